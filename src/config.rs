@@ -1,0 +1,374 @@
+//! Configuration: the TOML file of CONTRACT §1, its defaults and its validation.
+//!
+//! Why one struct per section with `deny_unknown_fields`: a typo in an operator's config
+//! (`retry_schedule = ...`) must fail loudly at start, not silently fall back to a default.
+//! Every key has a default so `hookd serve` runs with no file at all.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub delivery: DeliveryConfig,
+    pub event_types: Vec<EventTypeConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// `address:port`; port 0 picks a free port, printed on start.
+    pub listen: String,
+    /// Serve the API over HTTPS when both are set.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Largest accepted request body (events, webhooks, ...). 413 above it.
+    pub max_payload_bytes: usize,
+    /// Events a tenant may publish per second (token bucket, burst = 2 s of it). 0 = unlimited.
+    pub ingest_rate_limit_per_sec: u32,
+    /// The public base URL printed on start and shown as inbound `ingest_url` (defaults to
+    /// `http://<listen>`).
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_payload_bytes: 256 * 1024,
+            ingest_rate_limit_per_sec: 5000,
+            public_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    /// Events, deliveries and attempts older than this are purged (fractions allowed).
+    pub retention_days: f64,
+    /// sled page cache in MiB: bounds memory whatever the backlog.
+    pub cache_mb: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./hookd-data"),
+            retention_days: 30.0,
+            cache_mb: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// A literal operator key (tests). Takes precedence over `operator_key_file`.
+    pub operator_key: Option<String>,
+    /// Where the operator key lives; default `<data_dir>/operator.key`, generated if missing.
+    pub operator_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Per attempt, connect + request + response head + captured body.
+    pub timeout_secs: f64,
+    /// Delays after attempt 1, 2, ...: `n` entries means `n` retries.
+    pub retry_schedule_secs: Vec<f64>,
+    pub max_response_capture_bytes: usize,
+    pub failing_after_consecutive_failures: u32,
+    pub disable_after_failing_secs: f64,
+    /// Per webhook endpoint; also the platform maximum a webhook may ask for.
+    pub default_rate_limit_per_sec: u32,
+    /// At most this many attempts in flight for one webhook.
+    pub max_in_flight_per_webhook: u32,
+    /// Attempts in flight across all webhooks (the worker bound).
+    pub workers: u32,
+    /// `true` only for local testing; otherwise `https://` only.
+    pub allow_http: bool,
+    /// CIDRs that may be delivered to although private/loopback.
+    pub allowed_networks: Vec<IpNet>,
+    /// PEM bundle trusted in addition to the system roots.
+    pub extra_ca_file: String,
+    /// Upper bound on a receiver's `Retry-After` that we honour.
+    pub max_retry_after_secs: f64,
+    /// Alias accepted for `server.max_payload_bytes` (the contract names the key without a
+    /// section); when set here it wins.
+    pub max_payload_bytes: Option<usize>,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            timeout_secs: 30.0,
+            retry_schedule_secs: vec![60.0, 300.0, 1800.0, 7200.0, 86400.0],
+            max_response_capture_bytes: 10240,
+            failing_after_consecutive_failures: 5,
+            disable_after_failing_secs: 432000.0,
+            default_rate_limit_per_sec: 100,
+            max_in_flight_per_webhook: 16,
+            workers: 256,
+            allow_http: false,
+            allowed_networks: Vec::new(),
+            extra_ca_file: String::new(),
+            max_retry_after_secs: 3600.0,
+            max_payload_bytes: None,
+        }
+    }
+}
+
+/// One `[[event_types]]` entry: seeds the catalog on start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTypeConfig {
+    pub name: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "empty_object")]
+    pub sample: toml::Value,
+}
+
+fn empty_object() -> toml::Value {
+    toml::Value::Table(Default::default())
+}
+
+/// A config problem, naming the key and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for `{key}`: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parse and validate config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|_| {
+            invalid(
+                "server.listen",
+                format!(
+                    "`{}` is not an address:port such as 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            )
+        })
+    }
+
+    /// Largest accepted request body, whichever section named it.
+    pub fn max_payload_bytes(&self) -> usize {
+        self.delivery
+            .max_payload_bytes
+            .unwrap_or(self.server.max_payload_bytes)
+    }
+
+    /// Retention as milliseconds.
+    pub fn retention_ms(&self) -> u64 {
+        (self.storage.retention_days * 86_400_000.0) as u64
+    }
+
+    /// Check every value that parsing alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
+            return Err(invalid(
+                "server.tls_cert_file",
+                "tls_cert_file and tls_key_file must be set together",
+            ));
+        }
+        if self.max_payload_bytes() < 1024 || self.max_payload_bytes() > 64 * 1024 * 1024 {
+            return Err(invalid(
+                "server.max_payload_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
+        if let Some(url) = &self.server.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid("server.public_url", "must start with http:// or https://"));
+            }
+        }
+        let s = &self.storage;
+        if s.data_dir.as_os_str().is_empty() {
+            return Err(invalid("storage.data_dir", "must not be empty"));
+        }
+        if !(s.retention_days.is_finite() && s.retention_days > 0.0) {
+            return Err(invalid("storage.retention_days", "must be a number above 0"));
+        }
+        if s.cache_mb == 0 || s.cache_mb > 1024 * 1024 {
+            return Err(invalid("storage.cache_mb", "must be between 1 and 1048576"));
+        }
+        if let Some(k) = &self.auth.operator_key {
+            if k.len() < 16 {
+                return Err(invalid(
+                    "auth.operator_key",
+                    "must be at least 16 characters long",
+                ));
+            }
+        }
+        let d = &self.delivery;
+        if !(d.timeout_secs.is_finite() && d.timeout_secs > 0.0 && d.timeout_secs <= 300.0) {
+            return Err(invalid(
+                "delivery.timeout_secs",
+                "must be above 0 and at most 300",
+            ));
+        }
+        validate_schedule("delivery.retry_schedule_secs", &d.retry_schedule_secs)?;
+        if d.max_response_capture_bytes > 1024 * 1024 {
+            return Err(invalid(
+                "delivery.max_response_capture_bytes",
+                "must be at most 1048576",
+            ));
+        }
+        if d.failing_after_consecutive_failures == 0 {
+            return Err(invalid(
+                "delivery.failing_after_consecutive_failures",
+                "must be at least 1",
+            ));
+        }
+        if !(d.disable_after_failing_secs.is_finite() && d.disable_after_failing_secs >= 0.0) {
+            return Err(invalid(
+                "delivery.disable_after_failing_secs",
+                "must be 0 or more",
+            ));
+        }
+        if d.default_rate_limit_per_sec == 0 {
+            return Err(invalid(
+                "delivery.default_rate_limit_per_sec",
+                "must be at least 1",
+            ));
+        }
+        if d.max_in_flight_per_webhook == 0 {
+            return Err(invalid(
+                "delivery.max_in_flight_per_webhook",
+                "must be at least 1",
+            ));
+        }
+        if d.workers == 0 || d.workers > 100_000 {
+            return Err(invalid("delivery.workers", "must be between 1 and 100000"));
+        }
+        if !(d.max_retry_after_secs.is_finite() && d.max_retry_after_secs >= 0.0) {
+            return Err(invalid("delivery.max_retry_after_secs", "must be 0 or more"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for et in &self.event_types {
+            if let Err(problem) = crate::model::validate_event_type_name(&et.name) {
+                return Err(invalid("event_types.name", format!("`{}`: {problem}", et.name)));
+            }
+            if !seen.insert(et.name.as_str()) {
+                return Err(invalid(
+                    "event_types.name",
+                    format!("`{}` is listed twice", et.name),
+                ));
+            }
+            if !et.sample.is_table() {
+                return Err(invalid(
+                    "event_types.sample",
+                    format!("sample of `{}` must be a table", et.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A retry schedule: at most 50 entries, each between 0 and 30 days.
+pub fn validate_schedule(key: &'static str, schedule: &[f64]) -> Result<(), ConfigError> {
+    if schedule.len() > 50 {
+        return Err(invalid(key, "at most 50 retries"));
+    }
+    for d in schedule {
+        if !(d.is_finite() && *d >= 0.0 && *d <= 30.0 * 86400.0) {
+            return Err(invalid(
+                key,
+                format!("{d} is not a delay between 0 and 2592000 seconds"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_contract_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.storage.data_dir, PathBuf::from("./hookd-data"));
+        assert_eq!(c.storage.cache_mb, 64);
+        assert_eq!(c.delivery.retry_schedule_secs.len(), 5);
+        assert_eq!(c.max_payload_bytes(), 262144);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let e = Config::parse("[delivery]\nretry_schedule = [1]\n").unwrap_err();
+        assert!(e.to_string().contains("retry_schedule"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let e = Config::parse("[storage]\ncache_mb = 0\n").unwrap_err();
+        assert!(e.to_string().contains("storage.cache_mb"), "{e}");
+        let e = Config::parse("[delivery]\nallowed_networks = [\"nonsense\"]\n").unwrap_err();
+        assert!(e.to_string().contains("allowed_networks"), "{e}");
+    }
+
+    #[test]
+    fn fractional_retention_is_allowed() {
+        let c = Config::parse("[storage]\nretention_days = 0.5\n").unwrap();
+        assert_eq!(c.retention_ms(), 43_200_000);
+    }
+}

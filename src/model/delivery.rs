@@ -1,0 +1,79 @@
+//! A delivery: one event to one webhook, with every attempt made.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Not attempted yet.
+    Pending,
+    /// Attempted and failed; another attempt is scheduled.
+    Retrying,
+    Success,
+    /// Out of retries (or the webhook was disabled / deleted).
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Success => "success",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        match s {
+            "pending" => Some(DeliveryStatus::Pending),
+            "retrying" => Some(DeliveryStatus::Retrying),
+            "success" => Some(DeliveryStatus::Success),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+
+    /// Still owed an attempt.
+    pub fn is_open(self) -> bool {
+        matches!(self, DeliveryStatus::Pending | DeliveryStatus::Retrying)
+    }
+}
+
+/// What was sent, as the log shows it: headers without secrets, body cut at 10 KiB.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct RequestLog {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// One attempt, recorded durably before the next is scheduled.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attempt {
+    pub attempt: u32,
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    pub response_body: String,
+    pub attempted_at: u64,
+}
+
+impl Attempt {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && matches!(self.status_code, Some(200..=299))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Delivery {
+    pub id: String,
+    pub tenant_id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub created_at: u64,
+    /// When the next attempt is due (also the key in the schedule tree); `None` once final.
+    pub next_attempt_at: Option<u64>,
+    pub attempts: Vec<Attempt>,
+    pub request: Option<RequestLog>,
+}

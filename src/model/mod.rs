@@ -1,0 +1,24 @@
+//! Plain data: what hookd stores and serves. No I/O here.
+//!
+//! Stored structs are encoded with postcard (see `store::codec`), which is not
+//! self-describing: so JSON payloads are kept as JSON *text* (`String`), never as
+//! `serde_json::Value`, and no field uses `skip_serializing_if`.
+
+mod delivery;
+mod event;
+mod event_type;
+mod ids;
+mod tenant;
+mod time;
+mod webhook;
+
+pub use delivery::{Attempt, Delivery, DeliveryStatus, RequestLog};
+pub use event::Event;
+pub use event_type::{validate_event_type_name, EventType, OPERATIONAL_EVENT_TYPES};
+pub use ids::{new_id, IdKind};
+pub use tenant::{ApiKey, Role, Tenant};
+pub use time::{format_ms, now_ms, parse_rfc3339_ms};
+pub use webhook::{
+    subscription_matches, validate_subscription, Breaker, BreakerState, PayloadFormat, Webhook,
+    WebhookStatus,
+};
