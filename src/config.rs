@@ -235,7 +235,10 @@ impl Config {
         }
         if let Some(url) = &self.server.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid("server.public_url", "must start with http:// or https://"));
+                return Err(invalid(
+                    "server.public_url",
+                    "must start with http:// or https://",
+                ));
             }
         }
         let s = &self.storage;
@@ -243,7 +246,10 @@ impl Config {
             return Err(invalid("storage.data_dir", "must not be empty"));
         }
         if !(s.retention_days.is_finite() && s.retention_days > 0.0) {
-            return Err(invalid("storage.retention_days", "must be a number above 0"));
+            return Err(invalid(
+                "storage.retention_days",
+                "must be a number above 0",
+            ));
         }
         if s.cache_mb == 0 || s.cache_mb > 1024 * 1024 {
             return Err(invalid("storage.cache_mb", "must be between 1 and 1048576"));
@@ -298,12 +304,18 @@ impl Config {
             return Err(invalid("delivery.workers", "must be between 1 and 100000"));
         }
         if !(d.max_retry_after_secs.is_finite() && d.max_retry_after_secs >= 0.0) {
-            return Err(invalid("delivery.max_retry_after_secs", "must be 0 or more"));
+            return Err(invalid(
+                "delivery.max_retry_after_secs",
+                "must be 0 or more",
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for et in &self.event_types {
             if let Err(problem) = crate::model::validate_event_type_name(&et.name) {
-                return Err(invalid("event_types.name", format!("`{}`: {problem}", et.name)));
+                return Err(invalid(
+                    "event_types.name",
+                    format!("`{}`: {problem}", et.name),
+                ));
             }
             if !seen.insert(et.name.as_str()) {
                 return Err(invalid(

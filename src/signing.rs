@@ -130,7 +130,13 @@ mod tests {
         let body = br#"{"test": 2432232314}"#;
         let sig = standard_signature(secret, id, 1614265330, body);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        assert!(verify_standard(secret, id, 1614265330, body, &format!("v1,bad {sig}")));
+        assert!(verify_standard(
+            secret,
+            id,
+            1614265330,
+            body,
+            &format!("v1,bad {sig}")
+        ));
         assert!(!verify_standard(secret, id, 1614265331, body, &sig));
     }
 

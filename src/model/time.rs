@@ -36,8 +36,14 @@ mod tests {
 
     #[test]
     fn parses_what_it_formats_and_offsets() {
-        assert_eq!(parse_rfc3339_ms("2026-11-22T10:30:00.123Z"), Some(1_795_343_400_123));
-        assert_eq!(parse_rfc3339_ms("2026-11-22T11:30:00+01:00"), Some(1_795_343_400_000));
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-22T10:30:00.123Z"),
+            Some(1_795_343_400_123)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-22T11:30:00+01:00"),
+            Some(1_795_343_400_000)
+        );
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
     }
 }
