@@ -104,6 +104,12 @@ pub struct DeliveryConfig {
     pub extra_ca_file: String,
     /// Upper bound on a receiver's `Retry-After` that we honour.
     pub max_retry_after_secs: f64,
+    /// First cool-down of an open circuit breaker; doubles each time it reopens.
+    pub breaker_cooldown_secs: f64,
+    /// The longest cool-down.
+    pub breaker_max_cooldown_secs: f64,
+    /// Deliveries the scheduler holds in memory at most (the rest wait on disk).
+    pub max_loaded_deliveries: usize,
     /// Alias accepted for `server.max_payload_bytes` (the contract names the key without a
     /// section); when set here it wins.
     pub max_payload_bytes: Option<usize>,
@@ -124,6 +130,9 @@ impl Default for DeliveryConfig {
             allowed_networks: Vec::new(),
             extra_ca_file: String::new(),
             max_retry_after_secs: 3600.0,
+            breaker_cooldown_secs: 30.0,
+            breaker_max_cooldown_secs: 3600.0,
+            max_loaded_deliveries: 50_000,
             max_payload_bytes: None,
         }
     }
@@ -307,6 +316,23 @@ impl Config {
             return Err(invalid(
                 "delivery.max_retry_after_secs",
                 "must be 0 or more",
+            ));
+        }
+        if !(d.breaker_cooldown_secs.is_finite() && d.breaker_cooldown_secs > 0.0) {
+            return Err(invalid("delivery.breaker_cooldown_secs", "must be above 0"));
+        }
+        if !(d.breaker_max_cooldown_secs.is_finite()
+            && d.breaker_max_cooldown_secs >= d.breaker_cooldown_secs)
+        {
+            return Err(invalid(
+                "delivery.breaker_max_cooldown_secs",
+                "must be at least breaker_cooldown_secs",
+            ));
+        }
+        if d.max_loaded_deliveries < 100 {
+            return Err(invalid(
+                "delivery.max_loaded_deliveries",
+                "must be at least 100",
             ));
         }
         let mut seen = std::collections::HashSet::new();

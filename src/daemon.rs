@@ -1,1 +1,247 @@
-//! TODO
+//! The daemon: wires config, store, delivery engine and API together, and runs until
+//! SIGTERM/SIGINT, then shuts down in order (stop accepting, let attempts finish, flush).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState, IngestLimiter};
+use crate::config::Config;
+use crate::delivery::Engine;
+use crate::model::{EventType, OPERATIONAL_EVENT_TYPES};
+use crate::ops;
+use crate::signing::{key_hash, new_api_key};
+use crate::store::Store;
+
+/// Where sled keeps its files, inside `storage.data_dir`.
+pub fn sled_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("sled")
+}
+
+/// Run the daemon until a signal; `Ok` means a clean shutdown (exit 0).
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let data_dir = config.storage.data_dir.clone();
+    create_private_dir(&data_dir)?;
+    let (operator_key_hash, key_origin) = operator_key(&config, &data_dir)?;
+    let store = Store::open(&sled_dir(&data_dir), config.storage.cache_mb)
+        .with_context(|| format!("cannot open storage in {}", data_dir.display()))?;
+    store
+        .seed_event_types(&catalog_seed(&config))
+        .context("cannot seed the event type catalog")?;
+    let metrics = ops::metrics::Metrics::install();
+    let engine = Engine::start(store.clone(), config.clone())
+        .map_err(|e| anyhow::anyhow!("cannot start delivery: {e}"))?;
+
+    let addr = config.listen_addr()?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the listen address")?;
+    let tls = server_tls(&config)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{local}"));
+
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        config: config.clone(),
+        operator_key_hash,
+        delivery: engine.clone(),
+        ingest_limiter: IngestLimiter::new(config.server.ingest_rate_limit_per_sec),
+        shutting_down: Default::default(),
+        metrics,
+    });
+
+    // What a person starting hookd needs to see, on stdout.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "hookd listening on {scheme}://{local}");
+    let _ = writeln!(out, "operator key: {key_origin}");
+    let _ = writeln!(out, "admin page: {base}/settings/webhooks");
+    let _ = writeln!(out, "API: {base}/api");
+    let _ = out.flush();
+    drop(out);
+    tracing::info!(%local, "hookd started");
+
+    ops::systemd::notify_ready();
+    let watchdog = ops::systemd::spawn_watchdog();
+    let limiter_state = state.clone();
+    let shrink = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            limiter_state.ingest_limiter.shrink();
+        }
+    });
+
+    let grace = Duration::from_secs_f64(config.delivery.timeout_secs + 1.0);
+    let shutdown_state = state.clone();
+    api::serve(
+        listener,
+        tls,
+        state.clone(),
+        async move {
+            shutdown_signal().await;
+            shutdown_state.shutting_down.store(true, Ordering::Relaxed);
+            ops::systemd::notify_stopping();
+            tracing::info!("shutting down: no new requests; letting attempts in flight finish");
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+    engine.shutdown(grace).await;
+    shrink.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    let flushed = tokio::task::spawn_blocking(move || store.flush_blocking()).await;
+    match flushed {
+        Ok(Ok(())) => {
+            tracing::info!("storage flushed; bye");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(anyhow::anyhow!("final flush failed: {e}")),
+        Err(e) => Err(anyhow::anyhow!("final flush panicked: {e}")),
+    }
+}
+
+/// The config's catalog plus hookd's own operational event types.
+fn catalog_seed(config: &Config) -> Vec<EventType> {
+    let mut types: Vec<EventType> = config
+        .event_types
+        .iter()
+        .map(|et| EventType {
+            name: et.name.clone(),
+            category: et.category.clone(),
+            description: et.description.clone(),
+            sample: serde_json::to_string(&et.sample).unwrap_or_else(|_| "{}".into()),
+        })
+        .collect();
+    for (name, description, sample) in OPERATIONAL_EVENT_TYPES {
+        types.push(EventType {
+            name: name.to_string(),
+            category: "hookd".into(),
+            description: description.to_string(),
+            sample: sample.to_string(),
+        });
+    }
+    types
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The operator key's SHA-256, and where it came from (for the start-up message). The key
+/// itself is never logged or stored anywhere but its own file.
+fn operator_key(config: &Config, data_dir: &Path) -> anyhow::Result<([u8; 32], String)> {
+    if let Some(k) = &config.auth.operator_key {
+        return Ok((
+            key_hash(k.trim()),
+            "from the config file (auth.operator_key)".into(),
+        ));
+    }
+    let path = config
+        .auth
+        .operator_key_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("operator.key"));
+    if path.exists() {
+        let key = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the operator key file {}", path.display()))?;
+        let key = key.trim();
+        if key.len() < 16 {
+            bail!(
+                "the operator key in {} is shorter than 16 characters",
+                path.display()
+            );
+        }
+        return Ok((key_hash(key), format!("{}", path.display())));
+    }
+    let key = new_api_key("hop_");
+    write_private_file(&path, &format!("{key}\n"))?;
+    Ok((
+        key_hash(&key),
+        format!("{} (generated now; keep it secret)", path.display()),
+    ))
+}
+
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(contents.as_bytes())
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// rustls server config when `server.tls_cert_file` / `tls_key_file` are set.
+fn server_tls(config: &Config) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&config.server.tls_cert_file, &config.server.tls_key_file)
+    else {
+        return Ok(None);
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("cannot read server.tls_cert_file {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("server.tls_cert_file {} is not valid PEM", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).with_context(|| {
+        format!(
+            "cannot read a private key from server.tls_key_file {}",
+            key.display()
+        )
+    })?;
+    let mut sc = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS setup")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("server.tls_cert_file and server.tls_key_file do not form a usable certificate")?;
+    sc.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(sc)))
+}

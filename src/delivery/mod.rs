@@ -1,1 +1,159 @@
-//! TODO
+//! Delivery: everything between a stored delivery and a receiver's answer.
+//!
+//! The API hands new work to [`Engine`] through a channel (never the other way round);
+//! the [`scheduler`] decides what goes when (with each webhook's [`lane`]); an
+//! [`attempt`] signs ([`payload`]), sends over the SSRF-guarded client ([`net`]) and
+//! records the result; [`retry`] says when to try again.
+
+pub mod attempt;
+pub mod fanout;
+pub mod lane;
+pub mod net;
+pub mod payload;
+pub mod retry;
+pub mod scheduler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+use crate::model::{now_ms, Delivery, WebhookStatus};
+use crate::store::{DueEntry, Store};
+use attempt::AttemptContext;
+use net::{HttpClientConfig, NetPolicy};
+
+/// The handle the API (and the daemon) use; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    tls: Arc<rustls::ClientConfig>,
+    policy: NetPolicy,
+    tx: mpsc::Sender<scheduler::Msg>,
+    ctx: AttemptContext,
+}
+
+impl Engine {
+    /// Build the client and start the scheduler task (which recovers every open delivery
+    /// from the store first).
+    pub fn start(store: Store, config: Arc<Config>) -> Result<Engine, String> {
+        let d = &config.delivery;
+        let extra_ca =
+            (!d.extra_ca_file.is_empty()).then(|| std::path::PathBuf::from(&d.extra_ca_file));
+        let tls = net::build_tls_config(extra_ca.as_deref())?;
+        let client = net::build_client(&HttpClientConfig {
+            allowed_networks: d.allowed_networks.clone(),
+            extra_ca_file: extra_ca,
+            connect_timeout: Duration::from_secs_f64(d.timeout_secs.min(10.0)),
+        })?;
+        let ctx = AttemptContext {
+            store: store.clone(),
+            client,
+            config: config.clone(),
+        };
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(scheduler::Scheduler::new(ctx.clone(), rx).run());
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                tls,
+                policy: NetPolicy::new(d.allowed_networks.clone()),
+                tx,
+                ctx,
+            }),
+        })
+    }
+
+    /// Resolve, SSRF-check, connect and (https) handshake, within 5 s.
+    pub async fn check_reachable(&self, url: &url::Url) -> Result<(), String> {
+        net::check_reachable(
+            url,
+            &self.inner.policy,
+            self.inner.tls.clone(),
+            Duration::from_secs(5),
+        )
+        .await
+    }
+
+    /// Tell the scheduler about freshly stored deliveries. A full channel loses nothing:
+    /// the deliveries are in the schedule tree, and the scheduler rescans it.
+    pub fn enqueue_new(&self, deliveries: &[Delivery]) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let entries = deliveries
+            .iter()
+            .filter_map(|d| {
+                Some(DueEntry {
+                    due_ms: d.next_attempt_at?,
+                    delivery_id: d.id.clone(),
+                    webhook_id: d.webhook_id.clone(),
+                })
+            })
+            .collect();
+        if self
+            .inner
+            .tx
+            .try_send(scheduler::Msg::New(entries))
+            .is_err()
+        {
+            let tx = self.inner.tx.clone();
+            // Keep the order of hints but never block the publisher.
+            tokio::spawn(async move {
+                let _ = tx.send(scheduler::Msg::New(Vec::new())).await;
+            });
+        }
+    }
+
+    /// A webhook was changed or deleted over the API.
+    pub fn webhook_changed(&self, id: &str) {
+        let tx = self.inner.tx.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let _ = tx.send(scheduler::Msg::WebhookChanged(id)).await;
+        });
+    }
+
+    /// Stop starting attempts and wait (at most `grace`) for those in flight.
+    pub async fn shutdown(&self, grace: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.tx.send(scheduler::Msg::Stop(tx)).await.is_ok() {
+            if tokio::time::timeout(grace, rx).await.is_err() {
+                tracing::warn!(
+                    "attempts still in flight at shutdown; they will be retried after restart"
+                );
+            }
+        }
+    }
+
+    /// Update the gauges of `/metrics` from the store.
+    pub fn refresh_gauges(&self) {
+        use crate::ops::metrics;
+        let store = &self.inner.store;
+        let (mut active, mut failing, mut disabled, mut open) = (0, 0, 0, 0);
+        for w in store.all_webhooks() {
+            match w.status {
+                WebhookStatus::Active => active += 1,
+                WebhookStatus::Failing => failing += 1,
+                WebhookStatus::Disabled => disabled += 1,
+            }
+            if w.breaker.state != crate::model::BreakerState::Closed {
+                open += 1;
+            }
+        }
+        metrics::set_webhooks_by_status(active, failing, disabled);
+        metrics::set_breakers_open(open);
+        metrics::set_queue_depth(store.schedule_len() as u64);
+        metrics::set_scheduled_retries(store.scheduled_after(now_ms()) as u64);
+    }
+
+    /// The attempt context (for `/test` sends).
+    pub fn context(&self) -> &AttemptContext {
+        &self.inner.ctx
+    }
+}

@@ -1,1 +1,12 @@
-//! TODO
+//! Operations: what the daemon exposes to the people and machines that run it.
+//!
+//! - [`metrics`]: the Prometheus series of `GET /metrics` (CONTRACT §8) and the typed
+//!   helpers every layer records through;
+//! - [`systemd`]: `Type=notify` readiness, stop notification and watchdog pings (CONTRACT §1).
+//!
+//! Why a leaf module: both are process-wide side channels that the API, inbound and
+//! delivery layers all report into; keeping them free of imports from those layers means
+//! any of them can call in without creating cycles.
+
+pub mod metrics;
+pub mod systemd;

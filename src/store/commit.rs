@@ -16,7 +16,24 @@ use tokio::sync::oneshot;
 
 use super::StoreError;
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// Someone waiting for durability: an async task or a blocking thread.
+enum Waiter {
+    Task(oneshot::Sender<Result<(), String>>),
+    Thread(mpsc::SyncSender<Result<(), String>>),
+}
+
+impl Waiter {
+    fn answer(self, result: Result<(), String>) {
+        match self {
+            Waiter::Task(tx) => {
+                let _ = tx.send(result);
+            }
+            Waiter::Thread(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
 
 /// Handle to the committer thread; cheap to clone. The thread ends when the last
 /// handle is dropped.
@@ -44,7 +61,7 @@ impl Committer {
     pub async fn durable(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send(tx)
+            .send(Waiter::Task(tx))
             .map_err(|_| StoreError::Io("the committer has stopped".into()))?;
         match rx.await {
             Ok(Ok(())) => Ok(()),
@@ -53,13 +70,14 @@ impl Committer {
         }
     }
 
-    /// Blocking form of [`Committer::durable`], for shutdown and synchronous callers.
+    /// Blocking form of [`Committer::durable`], for start-up, shutdown and synchronous
+    /// callers (safe inside a runtime thread too: it waits on a std channel).
     pub fn durable_blocking(&self) -> Result<(), StoreError> {
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = mpsc::sync_channel(1);
         self.tx
-            .send(tx)
+            .send(Waiter::Thread(tx))
             .map_err(|_| StoreError::Io("the committer has stopped".into()))?;
-        match rx.blocking_recv() {
+        match rx.recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::Io(e)),
             Err(_) => Err(StoreError::Io("the committer has stopped".into())),
@@ -92,7 +110,7 @@ fn run(db: sled::Db, file: File, rx: mpsc::Receiver<Waiter>) {
             "group commit"
         );
         for w in waiters.drain(..) {
-            let _ = w.send(result.clone());
+            w.answer(result.clone());
         }
     }
 }

@@ -15,18 +15,22 @@ pub(super) fn schedule_key(due_ms: u64, delivery_id: &str) -> Vec<u8> {
     k
 }
 
-/// One schedule entry: this delivery is owed an attempt at `due_ms`.
+/// One schedule entry: this delivery (of this webhook) is owed an attempt at `due_ms`.
+/// The value of the entry is the webhook id, so the scheduler can place an entry without
+/// decoding the delivery.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DueEntry {
     pub due_ms: u64,
     pub delivery_id: String,
+    pub webhook_id: String,
 }
 
-fn parse_schedule_key(key: &[u8]) -> Option<DueEntry> {
+fn parse_schedule_entry(key: &[u8], value: &[u8]) -> Option<DueEntry> {
     let (due, id) = key.split_at_checked(8)?;
     Some(DueEntry {
         due_ms: u64::from_be_bytes(due.try_into().ok()?),
         delivery_id: String::from_utf8(id.to_vec()).ok()?,
+        webhook_id: String::from_utf8(value.to_vec()).ok()?,
     })
 }
 
@@ -74,7 +78,7 @@ impl Store {
                     schedule.remove(schedule_key(old, &d.id))?;
                 }
                 if let Some(due) = d.next_attempt_at {
-                    schedule.insert(schedule_key(due, &d.id), &[])?;
+                    schedule.insert(schedule_key(due, &d.id), d.webhook_id.as_bytes())?;
                 }
                 dlv.insert(d.id.as_bytes(), encode(d))?;
                 wh_dlv.insert(join_key(&d.webhook_id, &d.id), &[])?;
@@ -177,8 +181,9 @@ impl Store {
         };
         let end = (until_ms.saturating_add(1)).to_be_bytes().to_vec();
         let mut out = Vec::new();
-        for key in self.t.schedule.range(start..end).keys().take(limit) {
-            if let Some(e) = parse_schedule_key(&key?) {
+        for item in self.t.schedule.range(start..end).take(limit) {
+            let (k, v) = item?;
+            if let Some(e) = parse_schedule_entry(&k, &v) {
                 out.push(e);
             }
         }
@@ -191,8 +196,43 @@ impl Store {
             .t
             .schedule
             .first()?
-            .and_then(|(k, _)| parse_schedule_key(&k))
+            .and_then(|(k, v)| parse_schedule_entry(&k, &v))
             .map(|e| e.due_ms))
+    }
+
+    /// The first open delivery of a webhook with an id greater than `after` (the head of an
+    /// ordered webhook's queue). Deliveries before the head are all final.
+    pub fn first_open_delivery(
+        &self,
+        webhook_id: &str,
+        after: Option<&str>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let start = match after {
+            Some(a) => {
+                let mut k = join_key(webhook_id, a);
+                k.push(0);
+                k
+            }
+            None => prefix_key(webhook_id),
+        };
+        let mut end = prefix_key(webhook_id);
+        end.push(0xff);
+        for key in self.t.webhook_deliveries.range(start..end).keys() {
+            if let Some(d) = self.get_delivery(&super::key_suffix(&key?))? {
+                if d.status.is_open() {
+                    return Ok(Some(d));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Schedule entries due after `after_ms`: retries waiting for their time.
+    pub fn scheduled_after(&self, after_ms: u64) -> usize {
+        self.t
+            .schedule
+            .range(after_ms.saturating_add(1).to_be_bytes().to_vec()..)
+            .count()
     }
 
     /// How many deliveries are owed an attempt.

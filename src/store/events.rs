@@ -88,7 +88,7 @@ impl Store {
                         wh_dlv.insert(join_key(&d.webhook_id, &d.id), &[])?;
                         evt_dlv.insert(join_key(&d.event_id, &d.id), &[])?;
                         if let Some(due) = d.next_attempt_at {
-                            schedule.insert(schedule_key(due, &d.id), &[])?;
+                            schedule.insert(schedule_key(due, &d.id), d.webhook_id.as_bytes())?;
                         }
                     }
                     Ok(IngestOutcome::Created)

@@ -1,0 +1,134 @@
+//! Reading request bodies (size-limited, JSON only) and writing JSON responses.
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// 204 No Content.
+pub fn no_content() -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
+/// Read the whole body, refusing more than `limit` bytes with 413 (without reading on).
+pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            "bad_body",
+            format!("the request body could not be read: {e}"),
+        )),
+    }
+}
+
+/// Refuse a declared `Content-Length` over the limit before reading anything.
+pub fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body ({n} bytes) is larger than the limit of {limit} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The body must be declared JSON (`application/json`, any parameters).
+pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            if ct.is_empty() {
+                "send the body as JSON with `Content-Type: application/json`".to_string()
+            } else {
+                format!("`Content-Type: {ct}` is not accepted; send `application/json`")
+            },
+        ))
+    }
+}
+
+/// Parse JSON into `T`: malformed JSON → 400 `invalid_json`; a field of the wrong type or
+/// an unknown field → 400 naming the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        let text = e.to_string();
+        match e.classify() {
+            Category::Data => {
+                let field = text
+                    .split('`')
+                    .nth(1)
+                    .filter(|_| {
+                        text.starts_with("unknown field") || text.starts_with("missing field")
+                    })
+                    .map(str::to_string);
+                let code = if text.starts_with("unknown field") {
+                    "unknown_field"
+                } else if text.starts_with("missing field") {
+                    "missing_field"
+                } else {
+                    "invalid_field"
+                };
+                let err = ApiError::bad_request(code, format!("invalid request body: {text}"));
+                match field {
+                    Some(f) => err.with_field(f),
+                    None => err,
+                }
+            }
+            _ => ApiError::bad_request("invalid_json", format!("malformed JSON: {text}")),
+        }
+    })
+}
+
+/// Headers + size limit + content type + parse, in the order a client would want to be
+/// told about problems.
+pub async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+) -> Result<T, ApiError> {
+    check_declared_length(headers, limit)?;
+    require_json_content_type(headers)?;
+    let bytes = read_limited(body, limit).await?;
+    parse_json(&bytes)
+}

@@ -1,0 +1,191 @@
+//! `POST /api/events` (CONTRACT §5) and `GET /api/events/{id}` (§6).
+//!
+//! Publishing is the hot path: auth, rate limit, parse, fan-out against the in-memory
+//! webhook cache, one sled transaction, one shared group commit, 202. The delivery engine
+//! hears of the new deliveries through its channel; the publisher never waits on a
+//! receiver.
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{tenant_scope, Need, Principal};
+use super::body::{
+    check_declared_length, json_response, parse_json, read_limited, require_json_content_type,
+};
+use super::deliveries::delivery_summary_json;
+use super::error::ApiError;
+use super::AppState;
+use crate::model::{format_ms, new_id, now_ms, Event, IdKind, OPERATIONAL_EVENT_TYPES};
+use crate::store::IngestOutcome;
+
+type Resp = Result<Response<Full<Bytes>>, ApiError>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishInput {
+    #[serde(rename = "type")]
+    event_type: String,
+    data: serde_json::Value,
+    #[serde(default)]
+    actor: Option<serde_json::Value>,
+}
+
+/// `Idempotency-Key`: 1–255 visible ASCII characters.
+fn idempotency_key(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(v) = parts.headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_string()))
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "`Idempotency-Key` must be 1 to 255 visible ASCII characters",
+        )
+        .with_field("Idempotency-Key")),
+    }
+}
+
+pub async fn publish(state: &AppState, p: &Principal, parts: &Parts, body: Incoming) -> Resp {
+    let tenant = tenant_scope(state, p, &parts.headers, Need::Publish)?;
+    let decision = state.ingest_limiter.check(&tenant);
+    let with_headers = |mut resp: Response<Full<Bytes>>| {
+        for (k, v) in &decision.headers {
+            if let Ok(v) = http::HeaderValue::from_str(v) {
+                resp.headers_mut().insert(*k, v);
+            }
+        }
+        resp
+    };
+    if !decision.allowed {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "this tenant is publishing faster than its ingest limit; retry after `Retry-After` seconds",
+        );
+        e.headers = decision.headers.clone();
+        return Err(e);
+    }
+    let result = publish_inner(state, &tenant, parts, body).await;
+    match result {
+        Ok(resp) => Ok(with_headers(resp)),
+        Err(e) => Ok(with_headers(e.into_response())),
+    }
+}
+
+async fn publish_inner(state: &AppState, tenant: &str, parts: &Parts, body: Incoming) -> Resp {
+    let limit = state.config.max_payload_bytes();
+    check_declared_length(&parts.headers, limit)?;
+    require_json_content_type(&parts.headers)?;
+    let idem = idempotency_key(parts)?;
+    let bytes = read_limited(body, limit).await?;
+    let input: PublishInput = parse_json(&bytes)?;
+    if !state.store.has_event_type(&input.event_type) {
+        return Err(ApiError::unprocessable(
+            "unknown_event_type",
+            "type",
+            format!(
+                "event type `{}` is not in the catalog (GET /api/event-types lists it)",
+                input.event_type
+            ),
+        ));
+    }
+    if OPERATIONAL_EVENT_TYPES
+        .iter()
+        .any(|(n, _, _)| *n == input.event_type)
+    {
+        return Err(ApiError::unprocessable(
+            "reserved_event_type",
+            "type",
+            format!(
+                "`{}` is raised by hookd itself and cannot be published",
+                input.event_type
+            ),
+        ));
+    }
+    if !input.data.is_object() {
+        return Err(ApiError::unprocessable(
+            "invalid_data",
+            "data",
+            "`data` must be a JSON object",
+        ));
+    }
+    if input
+        .actor
+        .as_ref()
+        .is_some_and(|a| !a.is_object() && !a.is_null())
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_actor",
+            "actor",
+            "`actor` must be a JSON object",
+        ));
+    }
+    let now = now_ms();
+    let event = Event {
+        id: new_id(IdKind::Event),
+        tenant_id: tenant.to_string(),
+        event_type: input.event_type,
+        data: input.data.to_string(),
+        actor: input.actor.filter(|a| !a.is_null()).map(|a| a.to_string()),
+        created_at: now,
+    };
+    let deliveries = crate::delivery::fanout::fan_out(&state.store, &event, now);
+    match state
+        .store
+        .ingest(&event, &deliveries, idem.as_deref())
+        .await?
+    {
+        IngestOutcome::Created => {
+            state.delivery.enqueue_new(&deliveries);
+            crate::ops::metrics::ingested_event();
+            Ok(json_response(
+                StatusCode::ACCEPTED,
+                &json!({"id": event.id, "deliveries": deliveries.len()}),
+            ))
+        }
+        IngestOutcome::Duplicate {
+            event_id,
+            deliveries,
+        } => Ok(json_response(
+            StatusCode::OK,
+            &json!({"id": event_id, "deliveries": deliveries}),
+        )),
+    }
+}
+
+pub fn get(state: &AppState, p: &Principal, parts: &Parts, id: &str) -> Resp {
+    let tenant = tenant_scope(state, p, &parts.headers, Need::Admin)?;
+    let event = state
+        .store
+        .get_event(&tenant, id)?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    let deliveries: Vec<_> = state
+        .store
+        .event_deliveries(&event.id)?
+        .iter()
+        .map(delivery_summary_json)
+        .collect();
+    let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or(json!({}));
+    let actor: Option<serde_json::Value> = event
+        .actor
+        .as_deref()
+        .and_then(|a| serde_json::from_str(a).ok());
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "id": event.id,
+            "type": event.event_type,
+            "created_at": format_ms(event.created_at),
+            "data": data,
+            "actor": actor,
+            "deliveries": deliveries,
+        }),
+    ))
+}

@@ -1,0 +1,37 @@
+//! `/healthz`, `/readyz`, `/metrics` (CONTRACT §8): no authentication, so a load balancer
+//! or Prometheus can call them.
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+
+use super::body::json_response;
+use super::AppState;
+
+/// Alive: the process answers.
+pub fn healthz() -> Response<Full<Bytes>> {
+    json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+/// Ready: storage open and not shutting down.
+pub fn readyz(state: &AppState) -> Response<Full<Bytes>> {
+    if state.is_shutting_down() {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"status": "shutting_down"}),
+        )
+    } else {
+        json_response(StatusCode::OK, &serde_json::json!({"status": "ready"}))
+    }
+}
+
+/// Prometheus text.
+pub fn metrics(state: &AppState) -> Response<Full<Bytes>> {
+    state.delivery.refresh_gauges();
+    let mut resp = Response::new(Full::new(Bytes::from(state.metrics.render())));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    resp
+}

@@ -1,0 +1,224 @@
+//! `/api/webhooks`: a tenant's subscriptions (CONTRACT §4).
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use serde_json::json;
+
+use super::auth::Principal;
+use super::body::{json_response, no_content, read_json};
+use super::error::ApiError;
+use super::router::admin_tenant;
+use super::webhook_input::{apply, validate, WebhookInput};
+use super::{query, AppState};
+use crate::config::Config;
+use crate::model::{
+    format_ms, new_id, now_ms, Breaker, IdKind, PayloadFormat, Webhook, WebhookStatus,
+};
+use crate::signing::{new_secret, secret_key_bytes, SECRET_PREFIX};
+
+type Resp = Result<Response<Full<Bytes>>, ApiError>;
+
+/// The public JSON form (no secret; effective timeout and schedule).
+pub fn webhook_json(wh: &Webhook, config: &Config) -> serde_json::Value {
+    json!({
+        "id": wh.id,
+        "name": wh.name,
+        "description": wh.description,
+        "url": wh.url,
+        "events": wh.events,
+        "method": wh.method,
+        "headers": wh.headers,
+        "status": wh.status.as_str(),
+        "ordered": wh.ordered,
+        "rate_limit_per_sec": wh.rate_limit_per_sec,
+        "timeout_secs": wh.timeout_secs.unwrap_or(config.delivery.timeout_secs),
+        "retry_schedule_secs": wh.retry_schedule_secs.as_ref().unwrap_or(&config.delivery.retry_schedule_secs),
+        "payload_format": wh.payload_format.as_str(),
+        "consecutive_failures": wh.consecutive_failures,
+        "breaker": {
+            "state": wh.breaker.state.as_str(),
+            "next_probe_at": wh.breaker.next_probe_at.map(format_ms),
+        },
+        "disabled_reason": wh.disabled_reason,
+        "created_at": format_ms(wh.created_at),
+        "updated_at": format_ms(wh.updated_at),
+    })
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("webhook")
+}
+
+pub fn list(state: &AppState, p: &Principal, parts: &Parts) -> Resp {
+    let tenant = admin_tenant(state, p, parts)?;
+    let q = query::pairs(parts.uri.query());
+    let limit = query::limit(&q)?;
+    let (page, next) = state
+        .store
+        .list_webhooks(&tenant, query::get(&q, "cursor"), limit);
+    let data: Vec<_> = page
+        .iter()
+        .map(|w| webhook_json(w, &state.config))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"data": data, "next_cursor": next}),
+    ))
+}
+
+pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: Incoming) -> Resp {
+    let tenant = admin_tenant(state, p, parts)?;
+    let mut input: WebhookInput =
+        read_json(&parts.headers, body, state.config.max_payload_bytes()).await?;
+    let verify = input.verify.unwrap_or(true);
+    let secret = match input.secret.take() {
+        Some(s) => {
+            if !s.starts_with(SECRET_PREFIX)
+                || secret_key_bytes(&s).len() < 24
+                || s == SECRET_PREFIX
+            {
+                return Err(ApiError::unprocessable(
+                    "invalid_secret",
+                    "secret",
+                    "`secret` must be `whsec_` followed by the base64 of at least 24 bytes (or leave it out to get a new one)",
+                ));
+            }
+            s
+        }
+        None => new_secret(),
+    };
+    let now = now_ms();
+    let mut wh = Webhook {
+        id: new_id(IdKind::Webhook),
+        tenant_id: tenant,
+        name: String::new(),
+        description: String::new(),
+        url: String::new(),
+        events: Vec::new(),
+        method: "POST".into(),
+        headers: Default::default(),
+        status: WebhookStatus::Active,
+        ordered: false,
+        rate_limit_per_sec: state.config.delivery.default_rate_limit_per_sec,
+        timeout_secs: None,
+        retry_schedule_secs: None,
+        payload_format: PayloadFormat::Envelope,
+        consecutive_failures: 0,
+        secret,
+        previous_secrets: Vec::new(),
+        failing_since: None,
+        disabled_reason: None,
+        breaker: Breaker::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    apply(&mut wh, input, true, &state.config)?;
+    let url = validate(&mut wh, &state.config, &state.store)?;
+    if state
+        .store
+        .tenant_webhooks(&wh.tenant_id)
+        .iter()
+        .any(|w| w.url == wh.url)
+    {
+        // Checked before the network round trip; the store re-checks atomically.
+        return Err(crate::store::StoreError::Conflict(format!(
+            "a webhook with the URL {} already exists in this tenant",
+            wh.url
+        ))
+        .into());
+    }
+    if verify {
+        check_reachable(state, &url).await?;
+    }
+    state.store.create_webhook(&wh).await?;
+    tracing::info!(webhook = %wh.id, tenant = %wh.tenant_id, host = url.host_str().unwrap_or(""), "webhook created");
+    let mut out = webhook_json(&wh, &state.config);
+    out["secret"] = json!(wh.secret);
+    Ok(json_response(StatusCode::CREATED, &out))
+}
+
+async fn check_reachable(state: &AppState, url: &url::Url) -> Result<(), ApiError> {
+    state.delivery.check_reachable(url).await.map_err(|m| {
+        ApiError::unprocessable(
+            "unreachable",
+            "url",
+            format!("{m} (send \"verify\": false to save it anyway)"),
+        )
+    })
+}
+
+pub fn get(state: &AppState, p: &Principal, parts: &Parts, id: &str) -> Resp {
+    let tenant = admin_tenant(state, p, parts)?;
+    let wh = state
+        .store
+        .get_webhook(&tenant, id)?
+        .ok_or_else(not_found)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &webhook_json(&wh, &state.config),
+    ))
+}
+
+pub async fn update(
+    state: &AppState,
+    p: &Principal,
+    parts: &Parts,
+    body: Incoming,
+    id: &str,
+    replace: bool,
+) -> Resp {
+    let tenant = admin_tenant(state, p, parts)?;
+    let mut input: WebhookInput =
+        read_json(&parts.headers, body, state.config.max_payload_bytes()).await?;
+    let mut wh = state
+        .store
+        .get_webhook(&tenant, id)?
+        .ok_or_else(not_found)?;
+    if input.secret.take().is_some() {
+        return Err(ApiError::unprocessable(
+            "invalid_secret",
+            "secret",
+            "a secret cannot be set on update; POST /api/webhooks/{id}/secret/rotate makes a new one",
+        ));
+    }
+    let verify = input.verify.unwrap_or(true);
+    let old_url = wh.url.clone();
+    apply(&mut wh, input, replace, &state.config)?;
+    let url = validate(&mut wh, &state.config, &state.store)?;
+    if verify && wh.url != old_url {
+        check_reachable(state, &url).await?;
+    }
+    wh.updated_at = now_ms();
+    match state.store.update_webhook(&wh).await {
+        Err(crate::store::StoreError::NotFound) => return Err(not_found()),
+        other => other?,
+    }
+    state.delivery.webhook_changed(&wh.id);
+    Ok(json_response(
+        StatusCode::OK,
+        &webhook_json(&wh, &state.config),
+    ))
+}
+
+pub async fn delete(state: &AppState, p: &Principal, parts: &Parts, id: &str) -> Resp {
+    let tenant = admin_tenant(state, p, parts)?;
+    if state.store.delete_webhook(&tenant, id).await? {
+        state.delivery.webhook_changed(id);
+        tracing::info!(webhook = %id, "webhook deleted");
+        Ok(no_content())
+    } else {
+        Err(not_found())
+    }
+}
+
+pub fn secret(state: &AppState, p: &Principal, parts: &Parts, id: &str) -> Resp {
+    let tenant = admin_tenant(state, p, parts)?;
+    let wh = state
+        .store
+        .get_webhook(&tenant, id)?
+        .ok_or_else(not_found)?;
+    Ok(json_response(StatusCode::OK, &json!({"secret": wh.secret})))
+}

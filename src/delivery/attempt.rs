@@ -1,0 +1,263 @@
+//! One attempt: build the signed request, send it over the guarded client with a total
+//! timeout, capture at most `max_response_capture_bytes` of the answer, and record the
+//! attempt durably before reporting back to the scheduler.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+
+use super::net::{describe_error, read_body_capped, DeliveryClient};
+use super::{payload, retry};
+use crate::config::Config;
+use crate::model::{now_ms, Attempt, Delivery, DeliveryStatus, RequestLog, Webhook};
+use crate::ops::metrics::{self, AttemptOutcome};
+use crate::store::Store;
+
+/// The log keeps at most this much of the request body.
+const REQUEST_LOG_CAP: usize = 10 * 1024;
+
+/// What the scheduler needs to know about a finished attempt.
+#[derive(Debug)]
+pub struct AttemptDone {
+    pub webhook_id: String,
+    pub delivery_id: String,
+    /// The receiver answered 2xx.
+    pub success: bool,
+    /// The receiver answered 410 Gone: disable the webhook.
+    pub gone: bool,
+    /// No attempt was made (delivery or event gone): not a signal about the receiver.
+    pub skipped: bool,
+    /// The delivery is final (`success` or `failed`).
+    pub closed: bool,
+    /// When the next attempt is due, if retrying.
+    pub next_due: Option<u64>,
+}
+
+/// Everything an attempt needs besides the delivery id.
+#[derive(Clone)]
+pub struct AttemptContext {
+    pub store: Store,
+    pub client: DeliveryClient,
+    pub config: Arc<Config>,
+}
+
+/// Make the attempt and record it. Never panics on receiver behaviour.
+pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String) -> AttemptDone {
+    let mut done = AttemptDone {
+        webhook_id: webhook.id.clone(),
+        delivery_id: delivery_id.clone(),
+        success: false,
+        gone: false,
+        skipped: true,
+        closed: false,
+        next_due: None,
+    };
+    let delivery = match ctx.store.get_delivery(&delivery_id) {
+        Ok(Some(d)) if d.status.is_open() => d,
+        Ok(_) => {
+            done.closed = true;
+            return done;
+        }
+        Err(e) => {
+            tracing::error!(delivery = %delivery_id, error = %e, "cannot load delivery");
+            return done;
+        }
+    };
+    let event = match ctx.store.get_event_any(&delivery.event_id) {
+        Ok(Some(e)) => e,
+        _ => {
+            close_without_attempt(&ctx, delivery, "not sent: the event no longer exists").await;
+            done.closed = true;
+            return done;
+        }
+    };
+    done.skipped = false;
+    let cfg = &ctx.config.delivery;
+    let attempt_no = delivery.attempts.len() as u32 + 1;
+    let body = payload::body(&event, webhook.payload_format);
+    let now = now_ms();
+    let secrets: Vec<&str> = std::iter::once(webhook.secret.as_str())
+        .chain(
+            webhook
+                .previous_secrets
+                .iter()
+                .filter(|(_, until)| *until > now)
+                .map(|(s, _)| s.as_str()),
+        )
+        .collect();
+    let headers = payload::headers(
+        &webhook,
+        &secrets,
+        &event,
+        &delivery.id,
+        attempt_no,
+        (now / 1000) as i64,
+        &body,
+    );
+    let timeout = Duration::from_secs_f64(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        timeout,
+        send(
+            &ctx.client,
+            &webhook,
+            &headers,
+            body.clone(),
+            cfg.max_response_capture_bytes,
+        ),
+    )
+    .await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let (status_code, error, response_body, retry_after) = match result {
+        Err(_) => (
+            None,
+            Some(format!(
+                "timeout: no complete answer within {:.1} s",
+                timeout.as_secs_f64()
+            )),
+            String::new(),
+            None,
+        ),
+        Ok(Err(e)) => (None, Some(e), String::new(), None),
+        Ok(Ok((status, body, retry_after))) => {
+            let err = match status {
+                200..=299 => None,
+                300..=399 => Some(format!("redirect ({status}) not followed: webhooks must answer 2xx at the registered URL")),
+                _ => Some(format!("receiver answered HTTP {status}")),
+            };
+            (Some(status), err, body, retry_after)
+        }
+    };
+    let attempt = Attempt {
+        attempt: attempt_no,
+        status_code,
+        duration_ms,
+        error,
+        response_body,
+        attempted_at: now,
+    };
+    done.success = attempt.succeeded();
+    done.gone = status_code == Some(410);
+    metrics::attempt(if done.success {
+        AttemptOutcome::Success
+    } else if status_code.is_none()
+        && attempt
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("timeout"))
+    {
+        AttemptOutcome::Timeout
+    } else if attempt
+        .error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("refused"))
+    {
+        AttemptOutcome::Refused
+    } else {
+        AttemptOutcome::Failure
+    });
+    if done.success {
+        metrics::delivery_latency(now_ms().saturating_sub(event.created_at) as f64 / 1000.0);
+    }
+    let schedule = webhook
+        .retry_schedule_secs
+        .as_deref()
+        .unwrap_or(&cfg.retry_schedule_secs);
+    let retry_after_secs = match status_code {
+        Some(429) | Some(503) => retry_after.and_then(|v| retry::parse_retry_after(&v, now)),
+        _ => None,
+    };
+    let next_due = if done.success || done.gone {
+        None
+    } else {
+        retry::next_delay_ms(
+            schedule,
+            attempt_no,
+            retry_after_secs,
+            cfg.max_retry_after_secs,
+        )
+        .map(|d| now_ms() + d)
+    };
+    let mut delivery = delivery;
+    let old_due = delivery.next_attempt_at;
+    delivery.status = match (done.success, next_due) {
+        (true, _) => DeliveryStatus::Success,
+        (false, Some(_)) => DeliveryStatus::Retrying,
+        (false, None) => DeliveryStatus::Failed,
+    };
+    delivery.next_attempt_at = next_due;
+    delivery.request = Some(RequestLog {
+        headers: payload::headers_for_log(&headers, &webhook.headers),
+        body: payload::capture(&body, REQUEST_LOG_CAP),
+    });
+    delivery.attempts.push(attempt);
+    done.closed = next_due.is_none();
+    done.next_due = next_due;
+    if let Err(e) = save(&ctx.store, &delivery, old_due).await {
+        // Not recorded: the schedule entry is still at `old_due`, so the attempt will be
+        // made again (at-least-once), which is the safe side.
+        tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt");
+    }
+    done
+}
+
+async fn save(
+    store: &Store,
+    d: &Delivery,
+    old_due: Option<u64>,
+) -> Result<(), crate::store::StoreError> {
+    store.save_delivery_nowait(d, old_due)?;
+    store.durable().await
+}
+
+/// Close a delivery as `failed` with a note saying why it was not sent.
+pub async fn close_without_attempt(ctx: &AttemptContext, mut d: Delivery, why: &str) {
+    let old_due = d.next_attempt_at;
+    d.attempts.push(Attempt {
+        attempt: d.attempts.len() as u32 + 1,
+        status_code: None,
+        duration_ms: 0,
+        error: Some(why.to_string()),
+        response_body: String::new(),
+        attempted_at: now_ms(),
+    });
+    d.status = DeliveryStatus::Failed;
+    d.next_attempt_at = None;
+    if let Err(e) = save(&ctx.store, &d, old_due).await {
+        tracing::error!(delivery = %d.id, error = %e, "cannot close delivery");
+    }
+}
+
+/// Send and read the head and up to `cap` bytes of the body. Errors are one line, with
+/// the host at most.
+async fn send(
+    client: &DeliveryClient,
+    webhook: &Webhook,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    cap: usize,
+) -> Result<(u16, String, Option<String>), String> {
+    let method = if webhook.method == "PUT" {
+        http::Method::PUT
+    } else {
+        http::Method::POST
+    };
+    let mut req = http::Request::builder().method(method).uri(&webhook.url);
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| format!("request: cannot build the request: {e}"))?;
+    let resp = client.request(req).await.map_err(|e| describe_error(&e))?;
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (bytes, _truncated) = read_body_capped(resp.into_body(), cap).await;
+    Ok((status, payload::capture(&bytes, cap), retry_after))
+}

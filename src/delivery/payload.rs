@@ -1,0 +1,127 @@
+//! What a receiver gets (CONTRACT §5): the body (envelope or bare data) and the headers,
+//! signed. Pure functions: the attempt builds a request from these.
+
+use std::collections::BTreeMap;
+
+use crate::model::{format_ms, Event, PayloadFormat, Webhook};
+use crate::signing::{hex_signature, standard_signature};
+
+/// `hookd/<version>`.
+pub const USER_AGENT: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
+
+/// The request body for this webhook's payload format.
+pub fn body(event: &Event, format: PayloadFormat) -> Vec<u8> {
+    let data: serde_json::Value =
+        serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null);
+    match format {
+        PayloadFormat::Data => event.data.as_bytes().to_vec(),
+        PayloadFormat::Envelope => {
+            let actor: serde_json::Value = event
+                .actor
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok())
+                .unwrap_or(serde_json::Value::Null);
+            let envelope = serde_json::json!({
+                "id": event.id,
+                "type": event.event_type,
+                "created": format_ms(event.created_at),
+                "data": {"object": data},
+                "account_id": event.tenant_id,
+                "actor": actor,
+            });
+            serde_json::to_vec(&envelope).unwrap_or_default()
+        }
+    }
+}
+
+/// Every header of one attempt, in the contract's order, ending with the webhook's own.
+/// `secrets` are the current secret first, then rotated ones still in grace.
+pub fn headers(
+    webhook: &Webhook,
+    secrets: &[&str],
+    event: &Event,
+    delivery_id: &str,
+    attempt: u32,
+    timestamp: i64,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let standard: Vec<String> = secrets
+        .iter()
+        .map(|s| standard_signature(s, &event.id, timestamp, body))
+        .collect();
+    let mut h = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("user-agent".to_string(), USER_AGENT.to_string()),
+        ("webhook-id".to_string(), event.id.clone()),
+        ("webhook-timestamp".to_string(), timestamp.to_string()),
+        ("webhook-signature".to_string(), standard.join(" ")),
+        (
+            "x-webhook-signature".to_string(),
+            hex_signature(secrets.first().copied().unwrap_or(""), body),
+        ),
+        ("x-webhook-event".to_string(), event.event_type.clone()),
+        ("x-webhook-delivery".to_string(), delivery_id.to_string()),
+        ("x-webhook-attempt".to_string(), attempt.to_string()),
+    ];
+    for (k, v) in &webhook.headers {
+        h.push((k.clone(), v.clone()));
+    }
+    h
+}
+
+/// The headers as the delivery log keeps them: the webhook's own header values are
+/// redacted (they are often credentials: `X-Api-Key`, `Authorization`).
+pub fn headers_for_log(
+    headers: &[(String, String)],
+    custom: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            if custom.contains_key(k) {
+                (k.clone(), "[redacted]".to_string())
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect()
+}
+
+/// The first `cap` bytes of `bytes` as text (lossy), cut on a character boundary.
+pub fn capture(bytes: &[u8], cap: usize) -> String {
+    let cut = &bytes[..bytes.len().min(cap)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    while s.len() > cap {
+        s.pop();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Event {
+        Event {
+            id: "evt_1".into(),
+            tenant_id: "ten_1".into(),
+            event_type: "customer.created".into(),
+            data: r#"{"id":"cus_1"}"#.into(),
+            actor: Some(r#"{"id":"usr_9"}"#.into()),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn envelope_has_the_contract_fields() {
+        let v: serde_json::Value =
+            serde_json::from_slice(&body(&event(), PayloadFormat::Envelope)).unwrap();
+        assert_eq!(v["id"], "evt_1");
+        assert_eq!(v["type"], "customer.created");
+        assert_eq!(v["data"]["object"]["id"], "cus_1");
+        assert_eq!(v["account_id"], "ten_1");
+        assert_eq!(v["actor"]["id"], "usr_9");
+        assert_eq!(v["created"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(body(&event(), PayloadFormat::Data), br#"{"id":"cus_1"}"#);
+    }
+}
