@@ -139,5 +139,6 @@ async fn handle(
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     };
+    crate::ops::metrics::http_request(resp.status().as_u16());
     Ok(resp)
 }
