@@ -320,7 +320,8 @@ mod tests {
         );
         assert!(validate_url("http://crm.example.com/", true).is_ok());
         assert!(validate_url("ftp://x/", true).is_err());
-        assert!(validate_url("https:///nohost", false).is_err());
+        assert!(validate_url("https://", false).is_err());
+        assert!(validate_url("https://crm.example.com/#frag", false).is_err());
     }
 
     #[test]

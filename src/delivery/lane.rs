@@ -196,10 +196,9 @@ impl Lane {
                 w.status = WebhookStatus::Disabled;
                 w.disabled_reason = Some("the endpoint answered 410 Gone".into());
                 change.disabled = w.disabled_reason.clone();
-            } else if w.breaker.state == BreakerState::HalfOpen
-                || (w.breaker.state == BreakerState::Open && w.status == WebhookStatus::Failing)
-            {
-                // The probe failed: open again, for longer.
+            } else if w.breaker.state == BreakerState::HalfOpen {
+                // The probe failed: open again, for longer. (Failures of attempts that
+                // were already in flight when the breaker opened only count.)
                 open_breaker(&mut w, now, cfg);
             } else if w.status == WebhookStatus::Active
                 && w.consecutive_failures >= cfg.failing_after_consecutive_failures

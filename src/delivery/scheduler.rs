@@ -64,6 +64,9 @@ pub struct Scheduler {
     cursor: Option<DueEntry>,
     /// A refill timer is set for this time.
     refill_at: Option<(u64, delay_queue::Key)>,
+    /// A refill stopped because memory was full: continue (from the cursor) once
+    /// completions have freed a tenth of it.
+    blocked_full: bool,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -83,6 +86,7 @@ impl Scheduler {
             in_flight: 0,
             cursor: None,
             refill_at: None,
+            blocked_full: false,
             stop: None,
         }
     }
@@ -147,6 +151,7 @@ impl Scheduler {
             return true;
         }
         if self.known.len() >= self.cap() {
+            self.blocked_full = true;
             return false;
         }
         let Some(lane) = self.lane_mut(&e.webhook_id) else {
@@ -222,12 +227,10 @@ impl Scheduler {
             .ok()
             .and_then(|v| v.into_iter().next());
         if let Some(next) = next {
-            let at = if self.known.len() >= self.cap() {
-                now + 1_000
-            } else {
-                next.due_ms.saturating_sub(HORIZON_MS / 2).max(now + 10)
-            };
-            self.set_refill(at, now);
+            if !self.blocked_full {
+                let at = next.due_ms.saturating_sub(HORIZON_MS / 2).max(now + 10);
+                self.set_refill(at, now);
+            }
         }
     }
 
@@ -433,8 +436,11 @@ impl Scheduler {
         if let Some(reason) = change.disabled {
             self.raise_disabled(&done.webhook_id, &reason);
         }
-        if drained_lane || self.known.len() == self.cap().saturating_sub(1) {
+        if drained_lane {
             self.rescan_soon();
+        } else if self.blocked_full && self.known.len() < self.cap() / 10 * 9 {
+            self.blocked_full = false;
+            self.set_refill(now, now);
         }
         self.mark_runnable(&done.webhook_id);
     }
