@@ -539,7 +539,7 @@ fn kill_9_with_a_backlog_loses_nothing() {
     rx.stop();
     let mut d = daemon_for(
         &rx,
-        "[delivery]\nretry_schedule_secs = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]\n",
+        "[delivery]\nretry_schedule_secs = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]\nbreaker_cooldown_secs = 0.5\n",
     );
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
