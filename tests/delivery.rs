@@ -578,3 +578,61 @@ fn kill_9_with_a_backlog_loses_nothing() {
         "duplicates only for attempts in flight at the kill"
     );
 }
+
+#[test]
+fn http2_is_negotiated_and_a_huge_response_costs_only_the_capture_limit() {
+    let rx = TestReceiver::https();
+    rx.set_default(Reply::text(200, &"y".repeat(5 * 1024 * 1024)));
+    let d = daemon_for(&rx, "");
+    let (_, key) = create_tenant(&d, "Acme");
+    let api = Api::with_key(&d, &key);
+    let (wh, _) = webhook(&api, &rx.url("/big"), json!(["*"]), json!({}));
+    publish(&api, "customer.created", json!({"id": "cus_1"}));
+    let dl = final_delivery(&api, &wh, Duration::from_secs(10));
+    assert_eq!(dl["status"], "success");
+    assert_eq!(
+        dl["attempts"][0]["response_body"].as_str().unwrap().len(),
+        10240
+    );
+    assert_eq!(rx.last().unwrap().version, http::Version::HTTP_2);
+}
+
+#[test]
+fn sigterm_lets_the_attempt_in_flight_finish_then_exits_zero() {
+    let rx = TestReceiver::https();
+    rx.set_default(Reply::ok().delay(Duration::from_millis(1500)));
+    let mut d = daemon_for(&rx, "");
+    let (_, key) = create_tenant(&d, "Acme");
+    let api = Api::with_key(&d, &key);
+    let (wh, _) = webhook(&api, &rx.url("/slowish"), json!(["*"]), json!({}));
+    publish(&api, "customer.created", json!({"id": "cus_1"}));
+    assert!(
+        rx.wait_for(1, Duration::from_secs(10)),
+        "the attempt started"
+    );
+    let status = d.sigterm();
+    assert!(status.success(), "{status:?}\n{}", d.output());
+    d.restart();
+    let api = api.rebase(d.base_url());
+    let dl = final_delivery(&api, &wh, Duration::from_secs(5));
+    assert_eq!(dl["status"], "success", "recorded before exit: {dl}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(rx.count(), 1, "not sent again after the restart");
+}
+
+#[test]
+fn systemd_notify_socket_receives_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut d = TestDaemon::builder()
+        .env("NOTIFY_SOCKET", sock_path.to_str().unwrap())
+        .start();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).unwrap();
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.contains("READY=1"), "{msg}");
+    assert!(d.sigterm().success());
+}
