@@ -83,6 +83,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
+    let sweeper = tokio::spawn(retention_sweep(store.clone(), config.retention_ms()));
+
     let grace = Duration::from_secs_f64(config.delivery.timeout_secs + 1.0);
     let shutdown_state = state.clone();
     api::serve(
@@ -100,6 +102,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await;
     engine.shutdown(grace).await;
     shrink.abort();
+    sweeper.abort();
     if let Some(w) = watchdog {
         w.abort();
     }
@@ -111,6 +114,39 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         Ok(Err(e)) => Err(anyhow::anyhow!("final flush failed: {e}")),
         Err(e) => Err(anyhow::anyhow!("final flush panicked: {e}")),
+    }
+}
+
+/// Purge what is older than the retention window, forever: every twentieth of the window
+/// (between 1 s and 60 s), in batches so a large backlog of old events does not stall
+/// the store.
+async fn retention_sweep(store: Store, retention_ms: u64) {
+    const BATCH: usize = 5_000;
+    let every = Duration::from_millis((retention_ms / 20).clamp(1_000, 60_000));
+    loop {
+        tokio::time::sleep(every).await;
+        let cutoff = crate::model::now_ms().saturating_sub(retention_ms);
+        loop {
+            match store.purge_before(cutoff, BATCH).await {
+                Ok(stats) => {
+                    if stats.events > 0 {
+                        tracing::info!(
+                            events = stats.events,
+                            kept_open = stats.kept_open,
+                            "retention purge"
+                        );
+                    }
+                    if stats.events < BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "retention purge failed");
+                    break;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
     }
 }
 

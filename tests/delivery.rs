@@ -636,3 +636,34 @@ fn systemd_notify_socket_receives_ready() {
     assert!(msg.contains("READY=1"), "{msg}");
     assert!(d.sigterm().success());
 }
+
+#[test]
+fn events_older_than_retention_are_purged_but_pending_ones_are_kept() {
+    let rx = TestReceiver::https();
+    // 0.00003 days = 2.6 s; the sweep runs every second.
+    let d = daemon_for(&rx, "[storage]\nretention_days = 0.00003\n");
+    let (_, key) = create_tenant(&d, "Acme");
+    let api = Api::with_key(&d, &key);
+    let (_, _) = webhook(&api, &rx.url("/ok"), json!(["customer.created"]), json!({}));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (_, _) = webhook(
+        &api,
+        &format!("https://localhost:{closed}/down"),
+        json!(["deal.created"]),
+        json!({"retry_schedule_secs": [30]}),
+    );
+    let delivered = publish(&api, "customer.created", json!({"id": "cus_1"}));
+    let pending = publish(&api, "deal.created", json!({"id": "deal_1"}));
+    assert!(rx.wait_for(1, Duration::from_secs(10)));
+    assert!(wait_until(Duration::from_secs(15), || api
+        .get(&format!("/api/events/{delivered}"))
+        .status
+        == 404));
+    let p = api.get(&format!("/api/events/{pending}"));
+    p.expect_status(200);
+    assert_eq!(p.json["deliveries"][0]["status"], "retrying");
+}

@@ -11,6 +11,7 @@ pub mod codec;
 mod commit;
 mod deliveries;
 mod events;
+mod retention;
 mod tenants;
 mod webhooks;
 
@@ -21,6 +22,7 @@ use std::sync::{Arc, RwLock};
 pub use commit::Committer;
 pub use deliveries::{DeliveryFilter, DueEntry};
 pub use events::IngestOutcome;
+pub use retention::PurgeStats;
 
 use crate::model::Webhook;
 

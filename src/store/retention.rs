@@ -1,0 +1,145 @@
+//! Retention: events older than `storage.retention_days`, with their deliveries and
+//! attempts, are purged — unless a delivery of theirs is still open (nothing pending is
+//! ever purged).
+
+use super::codec::decode;
+use super::{Store, StoreError};
+use crate::model::Event;
+
+/// What one sweep removed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PurgeStats {
+    pub events: usize,
+    pub kept_open: usize,
+    pub idempotency_keys: usize,
+}
+
+/// The creation time encoded in a ULID-based id (`evt_01...`).
+fn id_time_ms(id: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(id).ok()?;
+    let (_, ulid) = s.split_once('_')?;
+    ulid::Ulid::from_string(ulid).ok().map(|u| u.timestamp_ms())
+}
+
+#[derive(serde::Deserialize)]
+struct IdempotencyCreated {
+    _event_id: String,
+    _deliveries: u32,
+    created_at: u64,
+}
+
+impl Store {
+    /// Purge up to `max` events created before `cutoff_ms` (oldest first), then make it
+    /// durable. Events are keyed by time-ordered ids, so the sweep reads only what is old.
+    pub async fn purge_before(&self, cutoff_ms: u64, max: usize) -> Result<PurgeStats, StoreError> {
+        let mut stats = PurgeStats::default();
+        let mut old = Vec::new();
+        for item in self.t.events.iter() {
+            let (key, value) = item?;
+            match id_time_ms(&key) {
+                Some(t) if t < cutoff_ms => {}
+                _ => break,
+            }
+            let event: Event = decode(&value)?;
+            if self
+                .event_deliveries(&event.id)?
+                .iter()
+                .any(|d| d.status.is_open())
+            {
+                stats.kept_open += 1;
+                continue;
+            }
+            old.push(event);
+            if old.len() >= max {
+                break;
+            }
+        }
+        for e in &old {
+            self.remove_event(&e.tenant_id, &e.id)?;
+            stats.events += 1;
+        }
+        for item in self.t.idempotency.iter() {
+            let (key, value) = item?;
+            if let Ok(rec) = decode::<IdempotencyCreated>(&value) {
+                if rec.created_at < cutoff_ms {
+                    self.t.idempotency.remove(key)?;
+                    stats.idempotency_keys += 1;
+                }
+            }
+        }
+        if stats.events > 0 || stats.idempotency_keys > 0 {
+            self.durable().await?;
+        }
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{new_id, now_ms, Delivery, DeliveryStatus, IdKind};
+
+    fn event_at(ms: u64) -> Event {
+        let ulid = ulid::Ulid::from_parts(ms, rand::random());
+        Event {
+            id: format!("evt_{ulid}"),
+            tenant_id: "ten_1".into(),
+            event_type: "customer.created".into(),
+            data: "{}".into(),
+            actor: None,
+            created_at: ms,
+        }
+    }
+
+    fn delivery(e: &Event, status: DeliveryStatus) -> Delivery {
+        Delivery {
+            id: new_id(IdKind::Delivery),
+            tenant_id: e.tenant_id.clone(),
+            webhook_id: "wh_1".into(),
+            event_id: e.id.clone(),
+            event_type: e.event_type.clone(),
+            status,
+            created_at: e.created_at,
+            next_attempt_at: status.is_open().then_some(e.created_at),
+            attempts: vec![],
+            request: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn old_finished_events_are_purged_and_pending_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let now = now_ms();
+        let old_done = event_at(now - 10_000);
+        let old_pending = event_at(now - 9_000);
+        let fresh = event_at(now);
+        let d1 = delivery(&old_done, DeliveryStatus::Success);
+        let d2 = delivery(&old_pending, DeliveryStatus::Retrying);
+        let d3 = delivery(&fresh, DeliveryStatus::Success);
+        store
+            .ingest(&old_done, &[d1.clone()], Some("k1"))
+            .await
+            .unwrap();
+        store
+            .ingest(&old_pending, &[d2.clone()], None)
+            .await
+            .unwrap();
+        store.ingest(&fresh, &[d3.clone()], None).await.unwrap();
+        let stats = store.purge_before(now - 5_000, 1000).await.unwrap();
+        assert_eq!(stats.events, 1);
+        assert_eq!(stats.kept_open, 1);
+        assert!(store.get_event_any(&old_done.id).unwrap().is_none());
+        assert!(store.get_delivery(&d1.id).unwrap().is_none());
+        assert!(
+            store.get_delivery(&d2.id).unwrap().is_some(),
+            "pending is never purged"
+        );
+        assert!(store.get_event_any(&fresh.id).unwrap().is_some());
+        assert_eq!(
+            store.schedule_len(),
+            1,
+            "the pending delivery keeps its schedule entry"
+        );
+    }
+}
