@@ -13,6 +13,7 @@ mod ingest_limit;
 mod query;
 mod router;
 mod tenants;
+mod webhook_actions;
 mod webhook_input;
 mod webhooks;
 

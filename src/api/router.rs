@@ -11,7 +11,9 @@ use hyper::body::Incoming;
 
 use super::auth::{self, Principal};
 use super::error::ApiError;
-use super::{deliveries, event_types, events, health, tenants, webhooks, AppState};
+use super::{
+    deliveries, event_types, events, health, tenants, webhook_actions, webhooks, AppState,
+};
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
 
@@ -65,6 +67,18 @@ async fn api(
         (&M::PATCH, ["webhooks", id]) => webhooks::update(state, p, parts, body, id, false).await,
         (&M::DELETE, ["webhooks", id]) => webhooks::delete(state, p, parts, id).await,
         (&M::GET, ["webhooks", id, "secret"]) => webhooks::secret(state, p, parts, id),
+        (&M::POST, ["webhooks", id, "secret", "rotate"]) => {
+            webhook_actions::rotate_secret(state, p, parts, body, id).await
+        }
+        (&M::POST, ["webhooks", id, "test"]) => {
+            webhook_actions::test(state, p, parts, body, id).await
+        }
+        (&M::POST, ["webhooks", id, "replay"]) => {
+            webhook_actions::replay(state, p, parts, body, id).await
+        }
+        (&M::POST, ["webhooks", id, "deliveries", dlv, "retry"]) => {
+            webhook_actions::retry(state, p, parts, id, dlv).await
+        }
         (&M::GET, ["webhooks", id, "deliveries"]) => deliveries::list(state, p, parts, id),
         (&M::GET, ["webhooks", id, "deliveries", dlv]) => deliveries::get(state, p, parts, id, dlv),
 
@@ -106,6 +120,10 @@ fn unknown_route(parts: &Parts) -> ApiError {
         ["api", "webhooks", _, "secret"] => Some("GET"),
         ["api", "webhooks", _, "deliveries"] => Some("GET"),
         ["api", "webhooks", _, "deliveries", _] => Some("GET"),
+        ["api", "webhooks", _, "secret", "rotate"]
+        | ["api", "webhooks", _, "test"]
+        | ["api", "webhooks", _, "replay"]
+        | ["api", "webhooks", _, "deliveries", _, "retry"] => Some("POST"),
         ["api", "events"] => Some("POST"),
         ["api", "events", _] => Some("GET"),
         _ => None,

@@ -111,23 +111,10 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     .await;
     let duration_ms = started.elapsed().as_millis() as u64;
     let (status_code, error, response_body, retry_after) = match result {
-        Err(_) => (
-            None,
-            Some(format!(
-                "timeout: no complete answer within {:.1} s",
-                timeout.as_secs_f64()
-            )),
-            String::new(),
-            None,
-        ),
+        Err(_) => (None, Some(timeout_error(timeout)), String::new(), None),
         Ok(Err(e)) => (None, Some(e), String::new(), None),
         Ok(Ok((status, body, retry_after))) => {
-            let err = match status {
-                200..=299 => None,
-                300..=399 => Some(format!("redirect ({status}) not followed: webhooks must answer 2xx at the registered URL")),
-                _ => Some(format!("receiver answered HTTP {status}")),
-            };
-            (Some(status), err, body, retry_after)
+            (Some(status), status_error(status), body, retry_after)
         }
     };
     let attempt = Attempt {
@@ -201,6 +188,74 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
         tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt");
     }
     done
+}
+
+/// Send one unrecorded attempt of `event` now (the `/test` route): the same request a
+/// real delivery makes, signed, through the same guarded client and timeout.
+pub async fn send_test(
+    ctx: &AttemptContext,
+    webhook: &Webhook,
+    event: &crate::model::Event,
+) -> Attempt {
+    let cfg = &ctx.config.delivery;
+    let body = payload::body(event, webhook.payload_format);
+    let now = now_ms();
+    let delivery_id = crate::model::new_id(crate::model::IdKind::Delivery);
+    let headers = payload::headers(
+        webhook,
+        &[webhook.secret.as_str()],
+        event,
+        &delivery_id,
+        1,
+        (now / 1000) as i64,
+        &body,
+    );
+    let timeout = Duration::from_secs_f64(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        timeout,
+        send(
+            &ctx.client,
+            webhook,
+            &headers,
+            body,
+            cfg.max_response_capture_bytes,
+        ),
+    )
+    .await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let (status_code, error, response_body) = match result {
+        Err(_) => (None, Some(timeout_error(timeout)), String::new()),
+        Ok(Err(e)) => (None, Some(e), String::new()),
+        Ok(Ok((status, body, _))) => (Some(status), status_error(status), body),
+    };
+    Attempt {
+        attempt: 1,
+        status_code,
+        duration_ms,
+        error,
+        response_body,
+        attempted_at: now,
+    }
+}
+
+/// The recorded error of an attempt that got no complete answer in time.
+fn timeout_error(timeout: Duration) -> String {
+    format!(
+        "timeout: no complete answer within {:.1} s",
+        timeout.as_secs_f64()
+    )
+}
+
+/// The recorded error of an answer: none for 2xx.
+fn status_error(status: u16) -> Option<String> {
+    match status {
+        200..=299 => None,
+        300..=399 => Some(format!(
+            "redirect ({status}) not followed: webhooks must answer 2xx at the registered URL"
+        )),
+        _ => Some(format!("receiver answered HTTP {status}")),
+    }
 }
 
 async fn save(

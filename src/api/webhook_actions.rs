@@ -1,0 +1,280 @@
+//! Actions on one webhook: rotate its secret with a grace period, send a test event
+//! (CONTRACT §4), retry one delivery and replay a window (§6).
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Principal;
+use super::body::{json_response, parse_json, read_limited};
+use super::error::ApiError;
+use super::router::admin_tenant;
+use super::AppState;
+use crate::model::{
+    new_id, now_ms, parse_rfc3339_ms, subscription_matches, Delivery, DeliveryStatus, Event,
+    IdKind, Webhook,
+};
+use crate::signing::new_secret;
+
+type Resp = Result<Response<Full<Bytes>>, ApiError>;
+
+/// Optional JSON body: empty means `{}`.
+async fn optional_json<T: for<'de> Deserialize<'de> + Default>(
+    state: &AppState,
+    parts: &Parts,
+    body: Incoming,
+) -> Result<T, ApiError> {
+    let bytes = read_limited(body, state.config.max_payload_bytes()).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    super::body::require_json_content_type(&parts.headers)?;
+    parse_json(&bytes)
+}
+
+fn load(state: &AppState, p: &Principal, parts: &Parts, id: &str) -> Result<Webhook, ApiError> {
+    let tenant = admin_tenant(state, p, parts)?;
+    state
+        .store
+        .get_webhook(&tenant, id)?
+        .ok_or_else(|| ApiError::not_found("webhook"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateInput {
+    grace_secs: Option<f64>,
+}
+
+/// A new secret; the old one keeps signing beside it for `grace_secs` (default 86400).
+pub async fn rotate_secret(
+    state: &AppState,
+    p: &Principal,
+    parts: &Parts,
+    body: Incoming,
+    id: &str,
+) -> Resp {
+    let mut wh = load(state, p, parts, id)?;
+    let input: RotateInput = optional_json(state, parts, body).await?;
+    let grace = input.grace_secs.unwrap_or(86400.0);
+    if !(grace.is_finite() && (0.0..=30.0 * 86400.0).contains(&grace)) {
+        return Err(ApiError::unprocessable(
+            "invalid_grace",
+            "grace_secs",
+            "`grace_secs` must be between 0 and 2592000",
+        ));
+    }
+    let now = now_ms();
+    let old = std::mem::replace(&mut wh.secret, new_secret());
+    wh.previous_secrets.retain(|(_, until)| *until > now);
+    if grace > 0.0 {
+        wh.previous_secrets
+            .push((old, now + (grace * 1000.0) as u64));
+    }
+    wh.updated_at = now;
+    state.store.update_webhook(&wh).await?;
+    state.delivery.webhook_changed(&wh.id);
+    tracing::info!(webhook = %wh.id, grace_secs = grace, "secret rotated");
+    Ok(json_response(StatusCode::OK, &json!({"secret": wh.secret})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TestInput {
+    event_type: Option<String>,
+}
+
+/// Send the catalog sample now and answer with the attempt (200 also when the receiver
+/// failed: `success` says it). Nothing is stored.
+pub async fn test(
+    state: &AppState,
+    p: &Principal,
+    parts: &Parts,
+    body: Incoming,
+    id: &str,
+) -> Resp {
+    let wh = load(state, p, parts, id)?;
+    let input: TestInput = optional_json(state, parts, body).await?;
+    let catalog = state.store.list_event_types()?;
+    let et = match &input.event_type {
+        Some(name) => catalog.iter().find(|e| &e.name == name).ok_or_else(|| {
+            ApiError::unprocessable("unknown_event_type", "event_type", format!("event type `{name}` is not in the catalog"))
+        })?,
+        None => catalog
+            .iter()
+            .find(|e| wh.events.iter().any(|pat| subscription_matches(pat, &e.name)))
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    "unknown_event_type",
+                    "event_type",
+                    "no catalog event type matches this webhook's subscriptions; name one in `event_type`",
+                )
+            })?,
+    };
+    let event = Event {
+        id: new_id(IdKind::Event),
+        tenant_id: wh.tenant_id.clone(),
+        event_type: et.name.clone(),
+        data: et.sample.clone(),
+        actor: None,
+        created_at: now_ms(),
+    };
+    let a = crate::delivery::attempt::send_test(state.delivery.context(), &wh, &event).await;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "success": a.succeeded(),
+            "status_code": a.status_code,
+            "duration_ms": a.duration_ms,
+            "response_body": a.response_body,
+            "error": a.error,
+            "event_type": event.event_type,
+            "event_id": event.id,
+        }),
+    ))
+}
+
+/// Make a delivery due now again (failed → retried; success → replayed; open → sooner).
+async fn requeue(state: &AppState, mut d: Delivery) -> Result<(), ApiError> {
+    let old_due = d.next_attempt_at;
+    d.status = if d.attempts.is_empty() {
+        DeliveryStatus::Pending
+    } else {
+        DeliveryStatus::Retrying
+    };
+    d.next_attempt_at = Some(now_ms());
+    state.store.save_delivery(&d, old_due).await?;
+    state.delivery.enqueue_new(std::slice::from_ref(&d));
+    Ok(())
+}
+
+pub async fn retry(state: &AppState, p: &Principal, parts: &Parts, id: &str, dlv: &str) -> Resp {
+    let wh = load(state, p, parts, id)?;
+    let d = match state.store.get_delivery(dlv)? {
+        Some(d) if d.webhook_id == wh.id => d,
+        _ => return Err(ApiError::not_found("delivery")),
+    };
+    if wh.status == crate::model::WebhookStatus::Disabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "webhook_disabled",
+            "the webhook is disabled; set its status to active first",
+        ));
+    }
+    requeue(state, d).await?;
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({"id": dlv, "status": "retrying"}),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReplayInput {
+    since: Option<String>,
+    until: Option<String>,
+    status: Option<String>,
+}
+
+/// Bulk retry (`failed`) or replay (`all`) of a window, plus the window's events that
+/// never got a delivery to this webhook (e.g. while it was disabled).
+pub async fn replay(
+    state: &AppState,
+    p: &Principal,
+    parts: &Parts,
+    body: Incoming,
+    id: &str,
+) -> Resp {
+    let wh = load(state, p, parts, id)?;
+    if wh.status == crate::model::WebhookStatus::Disabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "webhook_disabled",
+            "the webhook is disabled; set its status to active first",
+        ));
+    }
+    let input: ReplayInput = optional_json(state, parts, body).await?;
+    let time = |v: &Option<String>, field: &'static str, default: u64| match v {
+        None => Ok(default),
+        Some(s) => parse_rfc3339_ms(s).ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_time",
+                field,
+                format!("`{field}` must be an RFC 3339 time, not `{s}`"),
+            )
+        }),
+    };
+    let now = now_ms();
+    let since = time(
+        &input.since,
+        "since",
+        now.saturating_sub(state.config.retention_ms()),
+    )?;
+    let until = time(&input.until, "until", now)?;
+    let all = match input.status.as_deref() {
+        None | Some("failed") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::unprocessable(
+                "invalid_status",
+                "status",
+                format!("`status` must be `failed` or `all`, not `{other}`"),
+            ))
+        }
+    };
+    let mut count = 0usize;
+    for event_id in state
+        .store
+        .tenant_event_ids_between(&wh.tenant_id, since, until)?
+    {
+        let Some(event) = state.store.get_event_any(&event_id)? else {
+            continue;
+        };
+        if !wh.subscribes_to(&event.event_type) {
+            continue;
+        }
+        let mine: Vec<Delivery> = state
+            .store
+            .event_deliveries(&event.id)?
+            .into_iter()
+            .filter(|d| d.webhook_id == wh.id)
+            .collect();
+        if mine.is_empty() {
+            let d = Delivery {
+                id: new_id(IdKind::Delivery),
+                tenant_id: wh.tenant_id.clone(),
+                webhook_id: wh.id.clone(),
+                event_id: event.id.clone(),
+                event_type: event.event_type.clone(),
+                status: DeliveryStatus::Pending,
+                created_at: now,
+                next_attempt_at: Some(now),
+                attempts: Vec::new(),
+                request: None,
+            };
+            state.store.save_delivery(&d, None).await?;
+            state.delivery.enqueue_new(std::slice::from_ref(&d));
+            count += 1;
+            continue;
+        }
+        for d in mine {
+            let wanted = match d.status {
+                DeliveryStatus::Failed => true,
+                DeliveryStatus::Success => all,
+                _ => false,
+            };
+            if wanted {
+                requeue(state, d).await?;
+                count += 1;
+            }
+        }
+    }
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({"count": count}),
+    ))
+}
