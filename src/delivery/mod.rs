@@ -131,8 +131,13 @@ impl Engine {
         }
     }
 
-    /// Update the gauges of `/metrics` from the store.
+    /// Update the gauges of `/metrics` from the store. Counting the schedule walks the
+    /// tree, so it runs as blocking work, off the async workers' hot loop.
     pub fn refresh_gauges(&self) {
+        tokio::task::block_in_place(|| self.compute_gauges());
+    }
+
+    fn compute_gauges(&self) {
         use crate::ops::metrics;
         let store = &self.inner.store;
         let (mut active, mut failing, mut disabled, mut open) = (0, 0, 0, 0);

@@ -38,6 +38,8 @@ pub enum Msg {
     New(Vec<DueEntry>),
     /// A webhook was changed or deleted over the API.
     WebhookChanged(String),
+    /// Hints were lost (channel full): read the schedule tree again from the start.
+    Rescan,
     /// Stop starting attempts; answer when none is in flight.
     Stop(oneshot::Sender<()>),
 }
@@ -105,6 +107,7 @@ impl Scheduler {
                 msg = self.rx.recv() => match msg {
                     Some(Msg::New(entries)) => self.accept_new(entries),
                     Some(Msg::WebhookChanged(id)) => self.webhook_changed(&id),
+                    Some(Msg::Rescan) => self.rescan_soon(),
                     Some(Msg::Stop(tx)) => self.stop = Some(tx),
                     None => self.stop = self.stop.take().or_else(|| Some(oneshot::channel().0)),
                 },
@@ -391,12 +394,11 @@ impl Scheduler {
     fn finished(&mut self, done: AttemptDone) {
         self.in_flight = self.in_flight.saturating_sub(1);
         let now = now_ms();
-        let cfg = self.ctx.config.delivery.clone();
         let Some(lane) = self.lanes.get_mut(&done.webhook_id) else {
             self.known.remove(&done.delivery_id);
             return;
         };
-        let change = lane.record(&done, now, &cfg);
+        let change = lane.record(&done, now, &self.ctx.config.delivery);
         if lane.webhook.ordered {
             if done.closed {
                 lane.watermark = Some(done.delivery_id.clone());
