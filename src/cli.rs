@@ -1,4 +1,5 @@
-//! The command line (CONTRACT §1, §8): `serve`, `check-config`. Errors are one clear
+//! The command line (CONTRACT §1, §8): `serve`, `check-config`, and the dev tools
+//! `listen` and `verify`. Errors are one clear
 //! line on stderr and a non-zero exit, never a panic.
 
 use std::path::PathBuf;
@@ -32,6 +33,26 @@ enum Command {
         #[arg(long, env = "HOOKD_CONFIG")]
         config: PathBuf,
     },
+    /// Receive webhooks locally, verify their signatures and print each event.
+    Listen {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 9000)]
+        port: u16,
+        /// The webhook's secret (`whsec_...`), to verify signatures.
+        #[arg(long)]
+        secret: Option<String>,
+        /// Answer every request with this status (rehearse failures with 500, 410, ...).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(100..=599))]
+        status: u16,
+    },
+    /// Check one captured request: `hookd verify --secret S --header 'k: v'... < body`.
+    Verify {
+        #[arg(long)]
+        secret: String,
+        /// A request header as `name: value`; repeat for each.
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+    },
 }
 
 /// Entry point of the binary.
@@ -39,6 +60,30 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Verify { secret, headers } => crate::devtools::verify::run(&secret, &headers),
+        Command::Listen {
+            port,
+            secret,
+            status,
+        } => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(crate::devtools::listen::run(port, secret, status)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());

@@ -1,7 +1,7 @@
 //! hookd: a webhook delivery daemon with its storage embedded.
 //!
 //! Layers, each importing only from below (see ARCHITECTURE.md):
-//! `cli` → `daemon` → `api` / `inbound` → `delivery` → `store` → leaves (`model`, `config`,
+//! `cli` → `daemon` / `devtools` → `api` / `inbound` → `delivery` → `store` → leaves (`model`, `config`,
 //! `signing`). `ops` (metrics, systemd) is a leaf used by every layer above `store`.
 
 pub mod api;
@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod delivery;
+pub mod devtools;
 pub mod model;
 pub mod ops;
 pub mod signing;
