@@ -62,6 +62,7 @@ fn listen_receives_a_delivery_and_reports_both_signatures_valid() {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     assert!(seen.contains("event=customer.created"), "{seen}");
     assert!(
         seen.contains("webhook-signature valid, X-Webhook-Signature valid"),

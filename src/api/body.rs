@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 
@@ -27,35 +27,74 @@ pub fn no_content() -> Response<Full<Bytes>> {
     resp
 }
 
-/// Read the whole body, refusing more than `limit` bytes with 413 (without reading on).
-pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the request body is larger than the limit of {limit} bytes"),
-        )),
-        Err(e) => Err(ApiError::bad_request(
-            "bad_body",
-            format!("the request body could not be read: {e}"),
-        )),
-    }
+/// After refusing a body as too large, read on (and discard) at most this much, for at most
+/// [`DRAIN_TIME`], so a client still sending sees the 413 instead of a connection reset.
+const DRAIN_CAP: usize = 8 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body is larger than the limit of {limit} bytes"),
+    )
 }
 
-/// Refuse a declared `Content-Length` over the limit before reading anything.
-pub fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+/// Read and discard what the client is still sending, within bounds.
+async fn drain(mut body: Incoming) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut drained = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            drained += frame.data_ref().map_or(0, |d| d.len());
+            if drained > DRAIN_CAP {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Read the whole body, refusing more than `limit` bytes with 413.
+pub async fn read_limited(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request(
+                "bad_body",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                drain(body).await;
+                return Err(too_large(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Refuse a declared `Content-Length` over the limit before parsing anything.
+pub async fn check_declared_length(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+) -> Result<Incoming, ApiError> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(n) if n > limit as u64 => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the request body ({n} bytes) is larger than the limit of {limit} bytes"),
-        )),
-        _ => Ok(()),
+        Some(n) if n > limit as u64 => {
+            drain(body).await;
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body ({n} bytes) is larger than the limit of {limit} bytes"),
+            ))
+        }
+        _ => Ok(body),
     }
 }
 
@@ -127,7 +166,7 @@ pub async fn read_json<T: DeserializeOwned>(
     body: Incoming,
     limit: usize,
 ) -> Result<T, ApiError> {
-    check_declared_length(headers, limit)?;
+    let body = check_declared_length(headers, body, limit).await?;
     require_json_content_type(headers)?;
     let bytes = read_limited(body, limit).await?;
     parse_json(&bytes)

@@ -81,7 +81,7 @@ pub async fn publish(state: &AppState, p: &Principal, parts: &Parts, body: Incom
 
 async fn publish_inner(state: &AppState, tenant: &str, parts: &Parts, body: Incoming) -> Resp {
     let limit = state.config.max_payload_bytes();
-    check_declared_length(&parts.headers, limit)?;
+    let body = check_declared_length(&parts.headers, body, limit).await?;
     require_json_content_type(&parts.headers)?;
     let idem = idempotency_key(parts)?;
     let bytes = read_limited(body, limit).await?;

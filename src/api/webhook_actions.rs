@@ -244,18 +244,7 @@ pub async fn replay(
             .filter(|d| d.webhook_id == wh.id)
             .collect();
         if mine.is_empty() {
-            let d = Delivery {
-                id: new_id(IdKind::Delivery),
-                tenant_id: wh.tenant_id.clone(),
-                webhook_id: wh.id.clone(),
-                event_id: event.id.clone(),
-                event_type: event.event_type.clone(),
-                status: DeliveryStatus::Pending,
-                created_at: now,
-                next_attempt_at: Some(now),
-                attempts: Vec::new(),
-                request: None,
-            };
+            let d = Delivery::pending(&event, &wh.id, now);
             state.store.save_delivery(&d, None).await?;
             state.delivery.enqueue_new(std::slice::from_ref(&d));
             count += 1;

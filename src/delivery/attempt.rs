@@ -76,7 +76,6 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     done.skipped = false;
     let cfg = &ctx.config.delivery;
     let attempt_no = delivery.attempts.len() as u32 + 1;
-    let body = payload::body(&event, webhook.payload_format);
     let now = now_ms();
     let secrets: Vec<&str> = std::iter::once(webhook.secret.as_str())
         .chain(
@@ -87,44 +86,13 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
                 .map(|(s, _)| s.as_str()),
         )
         .collect();
-    let headers = payload::headers(
-        &webhook,
-        &secrets,
-        &event,
-        &delivery.id,
-        attempt_no,
-        (now / 1000) as i64,
-        &body,
-    );
-    let timeout = Duration::from_secs_f64(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
-    let started = Instant::now();
-    let result = tokio::time::timeout(
-        timeout,
-        send(
-            &ctx.client,
-            &webhook,
-            &headers,
-            body.clone(),
-            cfg.max_response_capture_bytes,
-        ),
-    )
-    .await;
-    let duration_ms = started.elapsed().as_millis() as u64;
-    let (status_code, error, response_body, retry_after) = match result {
-        Err(_) => (None, Some(timeout_error(timeout)), String::new(), None),
-        Ok(Err(e)) => (None, Some(e), String::new(), None),
-        Ok(Ok((status, body, retry_after))) => {
-            (Some(status), status_error(status), body, retry_after)
-        }
-    };
-    let attempt = Attempt {
-        attempt: attempt_no,
-        status_code,
-        duration_ms,
-        error,
-        response_body,
-        attempted_at: now,
-    };
+    let Exchange {
+        attempt,
+        headers,
+        body,
+        retry_after,
+    } = exchange(&ctx, &webhook, &event, &delivery.id, attempt_no, &secrets).await;
+    let status_code = attempt.status_code;
     done.success = attempt.succeeded();
     done.gone = status_code == Some(410);
     metrics::attempt(if done.success {
@@ -197,16 +165,46 @@ pub async fn send_test(
     webhook: &Webhook,
     event: &crate::model::Event,
 ) -> Attempt {
-    let cfg = &ctx.config.delivery;
-    let body = payload::body(event, webhook.payload_format);
-    let now = now_ms();
     let delivery_id = crate::model::new_id(crate::model::IdKind::Delivery);
-    let headers = payload::headers(
+    exchange(
+        ctx,
         webhook,
-        &[webhook.secret.as_str()],
         event,
         &delivery_id,
         1,
+        &[webhook.secret.as_str()],
+    )
+    .await
+    .attempt
+}
+
+/// One request and its answer, as recorded.
+struct Exchange {
+    attempt: Attempt,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    retry_after: Option<String>,
+}
+
+/// Build the signed request, send it within the webhook's timeout, and describe the
+/// outcome as an [`Attempt`] (the one code path of real deliveries and `/test`).
+async fn exchange(
+    ctx: &AttemptContext,
+    webhook: &Webhook,
+    event: &crate::model::Event,
+    delivery_id: &str,
+    attempt_no: u32,
+    secrets: &[&str],
+) -> Exchange {
+    let cfg = &ctx.config.delivery;
+    let body = payload::body(event, webhook.payload_format);
+    let now = now_ms();
+    let headers = payload::headers(
+        webhook,
+        secrets,
+        event,
+        delivery_id,
+        attempt_no,
         (now / 1000) as i64,
         &body,
     );
@@ -218,24 +216,31 @@ pub async fn send_test(
             &ctx.client,
             webhook,
             &headers,
-            body,
+            body.clone(),
             cfg.max_response_capture_bytes,
         ),
     )
     .await;
     let duration_ms = started.elapsed().as_millis() as u64;
-    let (status_code, error, response_body) = match result {
-        Err(_) => (None, Some(timeout_error(timeout)), String::new()),
-        Ok(Err(e)) => (None, Some(e), String::new()),
-        Ok(Ok((status, body, _))) => (Some(status), status_error(status), body),
+    let (status_code, error, response_body, retry_after) = match result {
+        Err(_) => (None, Some(timeout_error(timeout)), String::new(), None),
+        Ok(Err(e)) => (None, Some(e), String::new(), None),
+        Ok(Ok((status, body, retry_after))) => {
+            (Some(status), status_error(status), body, retry_after)
+        }
     };
-    Attempt {
-        attempt: 1,
-        status_code,
-        duration_ms,
-        error,
-        response_body,
-        attempted_at: now,
+    Exchange {
+        attempt: Attempt {
+            attempt: attempt_no,
+            status_code,
+            duration_ms,
+            error,
+            response_body,
+            attempted_at: now,
+        },
+        headers,
+        body,
+        retry_after,
     }
 }
 

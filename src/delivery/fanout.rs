@@ -1,7 +1,7 @@
 //! Fan-out: which webhooks get a delivery of an event. Used by `POST /api/events` and by
 //! the daemon's own operational events.
 
-use crate::model::{new_id, Delivery, DeliveryStatus, Event, IdKind, WebhookStatus};
+use crate::model::{Delivery, Event, WebhookStatus};
 use crate::store::Store;
 
 /// One pending delivery, due at `now`, per enabled webhook of the event's tenant whose
@@ -12,17 +12,6 @@ pub fn fan_out(store: &Store, event: &Event, now: u64) -> Vec<Delivery> {
         .tenant_webhooks(&event.tenant_id)
         .iter()
         .filter(|w| w.status != WebhookStatus::Disabled && w.subscribes_to(&event.event_type))
-        .map(|w| Delivery {
-            id: new_id(IdKind::Delivery),
-            tenant_id: event.tenant_id.clone(),
-            webhook_id: w.id.clone(),
-            event_id: event.id.clone(),
-            event_type: event.event_type.clone(),
-            status: DeliveryStatus::Pending,
-            created_at: now,
-            next_attempt_at: Some(now),
-            attempts: Vec::new(),
-            request: None,
-        })
+        .map(|w| Delivery::pending(event, &w.id, now))
         .collect()
 }

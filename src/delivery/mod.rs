@@ -122,12 +122,12 @@ impl Engine {
     /// Stop starting attempts and wait (at most `grace`) for those in flight.
     pub async fn shutdown(&self, grace: Duration) {
         let (tx, rx) = oneshot::channel();
-        if self.inner.tx.send(scheduler::Msg::Stop(tx)).await.is_ok() {
-            if tokio::time::timeout(grace, rx).await.is_err() {
-                tracing::warn!(
-                    "attempts still in flight at shutdown; they will be retried after restart"
-                );
-            }
+        if self.inner.tx.send(scheduler::Msg::Stop(tx)).await.is_ok()
+            && tokio::time::timeout(grace, rx).await.is_err()
+        {
+            tracing::warn!(
+                "attempts still in flight at shutdown; they will be retried after restart"
+            );
         }
     }
 

@@ -77,3 +77,21 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
     pub request: Option<RequestLog>,
 }
+
+impl Delivery {
+    /// A new delivery of `event` to a webhook, due at `now`.
+    pub fn pending(event: &super::Event, webhook_id: &str, now: u64) -> Delivery {
+        Delivery {
+            id: super::new_id(super::IdKind::Delivery),
+            tenant_id: event.tenant_id.clone(),
+            webhook_id: webhook_id.to_string(),
+            event_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            status: DeliveryStatus::Pending,
+            created_at: now,
+            next_attempt_at: Some(now),
+            attempts: Vec::new(),
+            request: None,
+        }
+    }
+}

@@ -118,14 +118,17 @@ mod tests {
         let d2 = delivery(&old_pending, DeliveryStatus::Retrying);
         let d3 = delivery(&fresh, DeliveryStatus::Success);
         store
-            .ingest(&old_done, &[d1.clone()], Some("k1"))
+            .ingest(&old_done, std::slice::from_ref(&d1), Some("k1"))
             .await
             .unwrap();
         store
-            .ingest(&old_pending, &[d2.clone()], None)
+            .ingest(&old_pending, std::slice::from_ref(&d2), None)
             .await
             .unwrap();
-        store.ingest(&fresh, &[d3.clone()], None).await.unwrap();
+        store
+            .ingest(&fresh, std::slice::from_ref(&d3), None)
+            .await
+            .unwrap();
         let stats = store.purge_before(now - 5_000, 1000).await.unwrap();
         assert_eq!(stats.events, 1);
         assert_eq!(stats.kept_open, 1);
