@@ -89,7 +89,7 @@ pub async fn serve(
         let service = hyper::service::service_fn(move |req| handle(state.clone(), req, peer));
         match &tls_acceptor {
             None => {
-                let conn = auto::Builder::new(TokioExecutor::new())
+                let conn = connection_builder()
                     .serve_connection_with_upgrades(TokioIo::new(stream), service)
                     .into_owned();
                 let conn = graceful.watch(conn);
@@ -112,7 +112,7 @@ pub async fn serve(
                         Ok(Ok(s)) => s,
                         _ => return,
                     };
-                    let conn = auto::Builder::new(TokioExecutor::new())
+                    let conn = connection_builder()
                         .serve_connection_with_upgrades(TokioIo::new(tls_stream), service)
                         .into_owned();
                     if let Err(e) = watcher.watch(conn).await {
@@ -129,6 +129,18 @@ pub async fn serve(
     {
         tracing::warn!("some API connections were still open after the grace period");
     }
+}
+
+/// HTTP/1.1 and HTTP/2 on one port, with a bound on how long a client may take to send
+/// its request head (a slow-header client cannot hold a connection open forever).
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(64 * 1024);
+    builder
 }
 
 async fn handle(
