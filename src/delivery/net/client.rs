@@ -502,7 +502,7 @@ mod tests {
         assert!(msg.contains("UnknownIssuer"), "{msg}");
     }
 
-    async fn huge_body_is_cut_at_the_cap(protocols: Protocols) {
+    async fn huge_body_is_cut_at_the_cap(protocols: Protocols) -> TestServer {
         let server = start(protocols).await;
         let client = build_client(&config(&server, &["127.0.0.0/8"], true)).unwrap();
         let started = Instant::now();
@@ -537,11 +537,24 @@ mod tests {
             last = now;
         }
         assert!(last < BIG_BODY / 2, "server produced {last} bytes");
+        server
     }
 
     #[tokio::test]
     async fn huge_http1_body_is_cut_at_the_cap_and_the_connection_dropped() {
-        huge_body_is_cut_at_the_cap(Protocols::Http1Only).await;
+        let server = huge_body_is_cut_at_the_cap(Protocols::Http1Only).await;
+        // HTTP/1.1 cannot abandon a response and keep the connection, so the client must have
+        // closed it rather than leaving it stalled (or draining 50 MB to reuse it).
+        let mut waited = 0;
+        while server.closed.load(Ordering::SeqCst) == 0 && waited < 50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        assert_eq!(
+            server.closed.load(Ordering::SeqCst),
+            1,
+            "connection still open"
+        );
     }
 
     #[tokio::test]
