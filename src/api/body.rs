@@ -159,15 +159,32 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Headers + size limit + content type + parse, in the order a client would want to be
-/// told about problems.
-pub async fn read_json<T: DeserializeOwned>(
+/// Read a request's whole body, bounded by `limit` (413 above it, after a bounded drain
+/// so the connection stays usable). The router does this once for every request, before
+/// anything may refuse it: a refusal never leaves unread bytes on a kept-alive connection.
+pub async fn read_body(
     headers: &HeaderMap,
     body: Incoming,
     limit: usize,
-) -> Result<T, ApiError> {
+) -> Result<Bytes, ApiError> {
     let body = check_declared_length(headers, body, limit).await?;
+    read_limited(body, limit).await
+}
+
+/// Content type + parse: the body of a create/replace request.
+pub fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
     require_json_content_type(headers)?;
-    let bytes = read_limited(body, limit).await?;
-    parse_json(&bytes)
+    parse_json(body)
+}
+
+/// Like [`read_json`], but an empty body means `T::default()` (actions whose parameters
+/// are all optional).
+pub fn optional_json<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    read_json(headers, body)
 }

@@ -5,7 +5,6 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -86,9 +85,9 @@ pub fn get(state: &AppState, name: &str) -> Resp {
     }
 }
 
-pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: Incoming) -> Resp {
+pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes) -> Resp {
     require_operator(p)?;
-    let mut input: EventTypeInput = read_json(&parts.headers, body, 256 * 1024).await?;
+    let mut input: EventTypeInput = read_json(&parts.headers, body)?;
     let name = input.name.take().ok_or_else(|| {
         ApiError::bad_request("missing_field", "`name` is required").with_field("name")
     })?;
@@ -108,15 +107,9 @@ pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: Incomi
     Ok(json_response(StatusCode::CREATED, &event_type_json(&et)))
 }
 
-pub async fn put(
-    state: &AppState,
-    p: &Principal,
-    parts: &Parts,
-    body: Incoming,
-    name: &str,
-) -> Resp {
+pub async fn put(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, name: &str) -> Resp {
     require_operator(p)?;
-    let input: EventTypeInput = read_json(&parts.headers, body, 256 * 1024).await?;
+    let input: EventTypeInput = read_json(&parts.headers, body)?;
     if let Some(n) = &input.name {
         if n != name {
             return Err(ApiError::unprocessable(

@@ -9,14 +9,11 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{tenant_scope, Need, Principal};
-use super::body::{
-    check_declared_length, json_response, parse_json, read_limited, require_json_content_type,
-};
+use super::body::{json_response, parse_json, require_json_content_type};
 use super::deliveries::delivery_summary_json;
 use super::error::ApiError;
 use super::AppState;
@@ -52,7 +49,7 @@ fn idempotency_key(parts: &Parts) -> Result<Option<String>, ApiError> {
     }
 }
 
-pub async fn publish(state: &AppState, p: &Principal, parts: &Parts, body: Incoming) -> Resp {
+pub async fn publish(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes) -> Resp {
     let tenant = tenant_scope(state, p, &parts.headers, Need::Publish)?;
     let decision = state.ingest_limiter.check(&tenant);
     let with_headers = |mut resp: Response<Full<Bytes>>| {
@@ -79,13 +76,10 @@ pub async fn publish(state: &AppState, p: &Principal, parts: &Parts, body: Incom
     }
 }
 
-async fn publish_inner(state: &AppState, tenant: &str, parts: &Parts, body: Incoming) -> Resp {
-    let limit = state.config.max_payload_bytes();
-    let body = check_declared_length(&parts.headers, body, limit).await?;
+async fn publish_inner(state: &AppState, tenant: &str, parts: &Parts, body: &Bytes) -> Resp {
     require_json_content_type(&parts.headers)?;
     let idem = idempotency_key(parts)?;
-    let bytes = read_limited(body, limit).await?;
-    let input: PublishInput = parse_json(&bytes)?;
+    let input: PublishInput = parse_json(body)?;
     if !state.store.has_event_type(&input.event_type) {
         return Err(ApiError::unprocessable(
             "unknown_event_type",

@@ -10,6 +10,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::auth::{self, Principal};
+use super::body::read_body;
 use super::error::ApiError;
 use super::{
     deliveries, event_types, events, health, tenants, webhook_actions, webhooks, AppState,
@@ -27,8 +28,9 @@ pub async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
         ["readyz"] => get_only(&parts.method).map(|_| health::readyz(state)),
         ["metrics"] => get_only(&parts.method).map(|_| health::metrics(state)),
         ["api", rest @ ..] => {
+            let body = read_body(&parts.headers, body, state.config.max_payload_bytes()).await?;
             let principal = auth::authenticate(state, &parts.headers)?;
-            api(state, &principal, &parts, body, rest).await
+            api(state, &principal, &parts, &body, rest).await
         }
         _ => Err(unknown_route(&parts)),
     }
@@ -38,7 +40,7 @@ async fn api(
     state: &Arc<AppState>,
     p: &Principal,
     parts: &Parts,
-    body: Incoming,
+    body: &Bytes,
     rest: &[&str],
 ) -> Resp {
     use Method as M;

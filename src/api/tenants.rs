@@ -4,7 +4,6 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -72,9 +71,9 @@ fn make_key(tenant_id: &str, role: Role, name: String) -> (String, ApiKey, [u8; 
     (value, meta, hash)
 }
 
-pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: Incoming) -> Resp {
+pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes) -> Resp {
     require_operator(p)?;
-    let input: CreateTenant = read_json(&parts.headers, body, 64 * 1024).await?;
+    let input: CreateTenant = read_json(&parts.headers, body)?;
     let tenant = Tenant {
         id: new_id(IdKind::Tenant),
         name: check_name(&input.name, "name")?,
@@ -122,11 +121,11 @@ pub async fn create_key(
     state: &AppState,
     p: &Principal,
     parts: &Parts,
-    body: Incoming,
+    body: &Bytes,
     tenant_id: &str,
 ) -> Resp {
     require_operator(p)?;
-    let input: CreateKey = read_json(&parts.headers, body, 64 * 1024).await?;
+    let input: CreateKey = read_json(&parts.headers, body)?;
     let role = Role::parse(&input.role).ok_or_else(|| {
         ApiError::unprocessable(
             "invalid_role",

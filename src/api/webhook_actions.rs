@@ -5,12 +5,11 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::Principal;
-use super::body::{json_response, parse_json, read_limited};
+use super::body::{json_response, optional_json};
 use super::error::ApiError;
 use super::router::admin_tenant;
 use super::AppState;
@@ -21,20 +20,6 @@ use crate::model::{
 use crate::signing::new_secret;
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
-
-/// Optional JSON body: empty means `{}`.
-async fn optional_json<T: for<'de> Deserialize<'de> + Default>(
-    state: &AppState,
-    parts: &Parts,
-    body: Incoming,
-) -> Result<T, ApiError> {
-    let bytes = read_limited(body, state.config.max_payload_bytes()).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    super::body::require_json_content_type(&parts.headers)?;
-    parse_json(&bytes)
-}
 
 fn load(state: &AppState, p: &Principal, parts: &Parts, id: &str) -> Result<Webhook, ApiError> {
     let tenant = admin_tenant(state, p, parts)?;
@@ -55,11 +40,11 @@ pub async fn rotate_secret(
     state: &AppState,
     p: &Principal,
     parts: &Parts,
-    body: Incoming,
+    body: &Bytes,
     id: &str,
 ) -> Resp {
     let mut wh = load(state, p, parts, id)?;
-    let input: RotateInput = optional_json(state, parts, body).await?;
+    let input: RotateInput = optional_json(&parts.headers, body)?;
     let grace = input.grace_secs.unwrap_or(86400.0);
     if !(grace.is_finite() && (0.0..=30.0 * 86400.0).contains(&grace)) {
         return Err(ApiError::unprocessable(
@@ -90,15 +75,9 @@ struct TestInput {
 
 /// Send the catalog sample now and answer with the attempt (200 also when the receiver
 /// failed: `success` says it). Nothing is stored.
-pub async fn test(
-    state: &AppState,
-    p: &Principal,
-    parts: &Parts,
-    body: Incoming,
-    id: &str,
-) -> Resp {
+pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, id: &str) -> Resp {
     let wh = load(state, p, parts, id)?;
-    let input: TestInput = optional_json(state, parts, body).await?;
+    let input: TestInput = optional_json(&parts.headers, body)?;
     let catalog = state.store.list_event_types()?;
     let et = match &input.event_type {
         Some(name) => catalog.iter().find(|e| &e.name == name).ok_or_else(|| {
@@ -186,7 +165,7 @@ pub async fn replay(
     state: &AppState,
     p: &Principal,
     parts: &Parts,
-    body: Incoming,
+    body: &Bytes,
     id: &str,
 ) -> Resp {
     let wh = load(state, p, parts, id)?;
@@ -197,7 +176,7 @@ pub async fn replay(
             "the webhook is disabled; set its status to active first",
         ));
     }
-    let input: ReplayInput = optional_json(state, parts, body).await?;
+    let input: ReplayInput = optional_json(&parts.headers, body)?;
     let time = |v: &Option<String>, field: &'static str, default: u64| match v {
         None => Ok(default),
         Some(s) => parse_rfc3339_ms(s).ok_or_else(|| {

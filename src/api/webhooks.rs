@@ -4,7 +4,6 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use serde_json::json;
 
 use super::auth::Principal;
@@ -69,10 +68,9 @@ pub fn list(state: &AppState, p: &Principal, parts: &Parts) -> Resp {
     ))
 }
 
-pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: Incoming) -> Resp {
+pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes) -> Resp {
     let tenant = admin_tenant(state, p, parts)?;
-    let mut input: WebhookInput =
-        read_json(&parts.headers, body, state.config.max_payload_bytes()).await?;
+    let mut input: WebhookInput = read_json(&parts.headers, body)?;
     let verify = input.verify.unwrap_or(true);
     let secret = match input.secret.take() {
         Some(s) => {
@@ -166,13 +164,12 @@ pub async fn update(
     state: &AppState,
     p: &Principal,
     parts: &Parts,
-    body: Incoming,
+    body: &Bytes,
     id: &str,
     replace: bool,
 ) -> Resp {
     let tenant = admin_tenant(state, p, parts)?;
-    let mut input: WebhookInput =
-        read_json(&parts.headers, body, state.config.max_payload_bytes()).await?;
+    let mut input: WebhookInput = read_json(&parts.headers, body)?;
     let mut wh = state
         .store
         .get_webhook(&tenant, id)?

@@ -1,0 +1,21 @@
+//! The harness shared by the integration tests: `mod common;` then `use common::*;`.
+//!
+//! - [`daemon`]: `TestDaemon`, the real `hookd` binary on a temp data dir.
+//! - [`api`]: `Api`, a blocking JSON client, `create_tenant`, `wait_until`.
+//! - [`receiver`]: `TestReceiver`, an HTTPS/HTTP webhook receiver with scripted replies, and
+//!   independent signature checks (`verify_standard`, `verify_hex`).
+//! - [`https`]: `HttpsClient`, a blocking rustls client trusting only the test CA.
+
+// Each test binary uses a subset of the harness.
+#![allow(dead_code)]
+#![allow(unused_imports)]
+
+pub mod api;
+pub mod daemon;
+pub mod https;
+pub mod receiver;
+
+pub use api::{create_tenant, wait_until, Api, Resp};
+pub use daemon::{StartError, TestDaemon, TestDaemonBuilder};
+pub use https::{Alpn, HttpsClient, HttpsResponse};
+pub use receiver::{test_pki, verify_hex, verify_standard, Received, Reply, TestReceiver};
