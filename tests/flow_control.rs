@@ -220,6 +220,14 @@ fn breaker_opens_after_n_failures_holds_the_queue_and_probes_one_at_a_time() {
         == "failing"));
     let w = api.get(&format!("/api/webhooks/{wh}")).json;
     assert_eq!(w["breaker"]["state"], "open");
+    let m = Api::anonymous(&d).get("/metrics").text;
+    assert!(
+        m.contains(&format!(
+            "hookd_webhook_breaker_state{{webhook_id=\"{wh}\"}} 1"
+        )),
+        "{m}"
+    );
+    assert!(m.contains(&format!("status=\"failing\"}} 1")), "{m}");
     assert!(w["breaker"]["next_probe_at"].is_string());
     assert!(w["consecutive_failures"].as_u64().unwrap() >= 3);
     let at_open = rx.count();
@@ -252,6 +260,12 @@ fn breaker_opens_after_n_failures_holds_the_queue_and_probes_one_at_a_time() {
     assert!(attempts <= 10 + 5, "attempts {attempts}");
     let m = Api::anonymous(&d).get("/metrics").text;
     assert!(m.contains("hookd_breakers_open 0"), "{m}");
+    assert!(
+        m.contains(&format!(
+            "hookd_webhook_consecutive_failures{{webhook_id=\"{wh}\"}} 0"
+        )),
+        "{m}"
+    );
 }
 
 #[test]

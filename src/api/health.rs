@@ -28,7 +28,9 @@ pub fn readyz(state: &AppState) -> Response<Full<Bytes>> {
 /// Prometheus text.
 pub fn metrics(state: &AppState) -> Response<Full<Bytes>> {
     state.delivery.refresh_gauges();
-    let mut resp = Response::new(Full::new(Bytes::from(state.metrics.render())));
+    let mut text = state.metrics.render();
+    text.push_str(&state.delivery.per_webhook_metrics());
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; version=0.0.4"),

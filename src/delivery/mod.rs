@@ -157,6 +157,47 @@ impl Engine {
         metrics::set_scheduled_retries(store.scheduled_after(now_ms()) as u64);
     }
 
+    /// Per-webhook health as Prometheus text, rendered fresh at each scrape (so a deleted
+    /// webhook's series simply disappear): status, consecutive failures, breaker state.
+    pub fn per_webhook_metrics(&self) -> String {
+        use std::fmt::Write as _;
+        let mut webhooks = self.inner.store.all_webhooks();
+        webhooks.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut out = String::new();
+        out.push_str("# HELP hookd_webhook_status 1 for the webhook's current status.\n# TYPE hookd_webhook_status gauge\n");
+        for w in &webhooks {
+            let _ = writeln!(
+                out,
+                "hookd_webhook_status{{webhook_id=\"{}\",tenant_id=\"{}\",status=\"{}\"}} 1",
+                w.id,
+                w.tenant_id,
+                w.status.as_str()
+            );
+        }
+        out.push_str("# HELP hookd_webhook_consecutive_failures Failed attempts in a row.\n# TYPE hookd_webhook_consecutive_failures gauge\n");
+        for w in &webhooks {
+            let _ = writeln!(
+                out,
+                "hookd_webhook_consecutive_failures{{webhook_id=\"{}\"}} {}",
+                w.id, w.consecutive_failures
+            );
+        }
+        out.push_str("# HELP hookd_webhook_breaker_state Circuit breaker: 0 closed, 1 open, 2 half-open.\n# TYPE hookd_webhook_breaker_state gauge\n");
+        for w in &webhooks {
+            let state = match w.breaker.state {
+                crate::model::BreakerState::Closed => 0,
+                crate::model::BreakerState::Open => 1,
+                crate::model::BreakerState::HalfOpen => 2,
+            };
+            let _ = writeln!(
+                out,
+                "hookd_webhook_breaker_state{{webhook_id=\"{}\"}} {state}",
+                w.id
+            );
+        }
+        out
+    }
+
     /// The attempt context (for `/test` sends).
     pub fn context(&self) -> &AttemptContext {
         &self.inner.ctx
