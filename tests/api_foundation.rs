@@ -737,3 +737,53 @@ fn serve_without_a_config_generates_the_operator_key_and_prints_where() {
     let key = std::fs::read_to_string(&key_file).unwrap();
     assert!(key.trim().len() >= 43);
 }
+
+#[test]
+fn the_api_is_served_over_https_when_a_certificate_is_configured() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki().write_to(pki_dir.path());
+    let d = TestDaemon::builder()
+        .config_extra(&format!(
+            "[server]\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+            cert.display(),
+            key.display()
+        ))
+        .api_ca_file(&ca)
+        .start();
+    assert!(d.base_url().starts_with("https://"), "{}", d.base_url());
+    for alpn in [Alpn::H2AndHttp1, Alpn::Http1Only] {
+        let client = HttpsClient::with_ca_file(&ca, alpn);
+        let r = client
+            .request(
+                "POST",
+                &d.url("/api/tenants"),
+                &[
+                    ("authorization", &format!("Bearer {}", d.operator_key())),
+                    ("content-type", "application/json"),
+                ],
+                br#"{"name": "Acme"}"#,
+            )
+            .unwrap();
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+}
+
+#[test]
+fn hookd_config_names_the_config_file_and_bad_tls_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[storage]\ncache_mb = 0\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .arg("check-config")
+        .env("HOOKD_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("storage.cache_mb"));
+    let err = TestDaemon::builder()
+        .config_extra("[server]\ntls_cert_file = \"/nonexistent/cert.pem\"\ntls_key_file = \"/nonexistent/key.pem\"")
+        .try_start()
+        .err()
+        .expect("a missing certificate is refused at start");
+    assert!(err.to_string().contains("tls_cert_file"), "{err}");
+}
