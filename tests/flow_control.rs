@@ -227,7 +227,7 @@ fn breaker_opens_after_n_failures_holds_the_queue_and_probes_one_at_a_time() {
         )),
         "{m}"
     );
-    assert!(m.contains(&format!("status=\"failing\"}} 1")), "{m}");
+    assert!(m.contains("status=\"failing\"} 1"), "{m}");
     assert!(w["breaker"]["next_probe_at"].is_string());
     assert!(w["consecutive_failures"].as_u64().unwrap() >= 3);
     let at_open = rx.count();

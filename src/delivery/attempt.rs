@@ -150,11 +150,17 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     delivery.attempts.push(attempt);
     done.closed = next_due.is_none();
     done.next_due = next_due;
-    if let Err(e) = save(&ctx.store, &delivery, old_due).await {
+    // Recorded without waiting for the fsync: the next group commit (which starts as soon
+    // as the one running ends) makes it durable. A crash before that loses only the record,
+    // and the schedule entry still at `old_due` makes the attempt again: a duplicate,
+    // never a loss (at-least-once). Waiting here would cap each webhook at
+    // max_in_flight / fsync-latency attempts per second.
+    if let Err(e) = ctx.store.save_delivery_nowait(&delivery, old_due) {
         // Not recorded: the schedule entry is still at `old_due`, so the attempt will be
         // made again (at-least-once), which is the safe side.
         tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt");
     }
+    ctx.store.request_commit();
     done
 }
 

@@ -69,6 +69,9 @@ pub struct Scheduler {
     /// A refill stopped because memory was full: continue (from the cursor) once
     /// completions have freed a tenth of it.
     blocked_full: bool,
+    /// A new-work hint could not be loaded for lack of room: its entry may lie before the
+    /// cursor, so the refill that follows must start from the beginning.
+    rescan_when_room: bool,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -89,6 +92,7 @@ impl Scheduler {
             cursor: None,
             refill_at: None,
             blocked_full: false,
+            rescan_when_room: false,
             stop: None,
         }
     }
@@ -148,7 +152,9 @@ impl Scheduler {
         }
     }
 
-    /// Put one schedule entry in memory (wheel or parked). `false` if there is no room.
+    /// Put one schedule entry in memory (wheel or parked). `false` only when memory is
+    /// full; an entry of a full lane is left on disk (the lane's `skipped` flag brings it
+    /// back when the lane drains) and counts as handled.
     fn load(&mut self, e: DueEntry, now: u64) -> bool {
         if self.known.contains(&e.delivery_id) {
             return true;
@@ -261,9 +267,8 @@ impl Scheduler {
     fn accept_new(&mut self, entries: Vec<DueEntry>) {
         let now = now_ms();
         for e in entries {
-            let id = e.delivery_id.clone();
-            if !self.load(e, now) || !self.known.contains(&id) {
-                self.rescan_soon();
+            if !self.load(e, now) {
+                self.rescan_when_room = true;
             }
         }
     }
@@ -442,7 +447,11 @@ impl Scheduler {
             self.rescan_soon();
         } else if self.blocked_full && self.known.len() < self.cap() / 10 * 9 {
             self.blocked_full = false;
-            self.set_refill(now, now);
+            if std::mem::take(&mut self.rescan_when_room) {
+                self.rescan_soon();
+            } else {
+                self.set_refill(now, now);
+            }
         }
         self.mark_runnable(&done.webhook_id);
     }

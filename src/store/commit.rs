@@ -20,6 +20,9 @@ use super::StoreError;
 enum Waiter {
     Task(oneshot::Sender<Result<(), String>>),
     Thread(mpsc::SyncSender<Result<(), String>>),
+    /// Nobody waits: a write that may be made durable a moment later (see
+    /// [`Committer::request`]).
+    Nobody,
 }
 
 impl Waiter {
@@ -31,6 +34,7 @@ impl Waiter {
             Waiter::Thread(tx) => {
                 let _ = tx.send(result);
             }
+            Waiter::Nobody => {}
         }
     }
 }
@@ -40,6 +44,9 @@ impl Waiter {
 #[derive(Clone)]
 pub struct Committer {
     tx: mpsc::Sender<Waiter>,
+    /// A `Nobody` request is queued and its flush has not started: further requests can
+    /// ride on it instead of queueing their own.
+    requested: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Committer {
@@ -50,11 +57,23 @@ impl Committer {
             StoreError::Io(format!("cannot open {} for fdatasync: {e}", path.display()))
         })?;
         let (tx, rx) = mpsc::channel::<Waiter>();
+        let requested = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = requested.clone();
         std::thread::Builder::new()
             .name("hookd-commit".into())
-            .spawn(move || run(db, file, rx))
+            .spawn(move || run(db, file, rx, flag))
             .map_err(|e| StoreError::Io(format!("cannot start the committer thread: {e}")))?;
-        Ok(Committer { tx })
+        Ok(Committer { tx, requested })
+    }
+
+    /// Ask for a group commit without waiting for it: for writes whose loss in a crash is
+    /// harmless (an attempt record: the attempt is made again). Costs nothing when a
+    /// commit is already requested.
+    pub fn request(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.requested.swap(true, Ordering::AcqRel) {
+            let _ = self.tx.send(Waiter::Nobody);
+        }
     }
 
     /// Wait until everything written before this call is on disk.
@@ -85,7 +104,12 @@ impl Committer {
     }
 }
 
-fn run(db: sled::Db, file: File, rx: mpsc::Receiver<Waiter>) {
+fn run(
+    db: sled::Db,
+    file: File,
+    rx: mpsc::Receiver<Waiter>,
+    requested: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut waiters: Vec<Waiter> = Vec::new();
     while let Ok(first) = rx.recv() {
         waiters.push(first);
@@ -93,6 +117,8 @@ fn run(db: sled::Db, file: File, rx: mpsc::Receiver<Waiter>) {
         while let Ok(w) = rx.try_recv() {
             waiters.push(w);
         }
+        // Writes requested from now on need the next flush.
+        requested.store(false, std::sync::atomic::Ordering::Release);
         let started = Instant::now();
         let result = db
             .flush()

@@ -94,9 +94,13 @@ impl Store {
         old_due: Option<u64>,
     ) -> Result<(), StoreError> {
         self.save_delivery_nowait(d, old_due)?;
+        // A replay may create a delivery: index it like ingest does.
         self.t
             .event_deliveries
             .insert(join_key(&d.event_id, &d.id), &[])?;
+        self.t
+            .webhook_deliveries
+            .insert(join_key(&d.webhook_id, &d.id), &[])?;
         self.durable().await
     }
 

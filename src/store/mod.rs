@@ -177,6 +177,11 @@ impl Store {
         self.committer.durable().await
     }
 
+    /// Make recent writes durable soon, without waiting (group commit).
+    pub fn request_commit(&self) {
+        self.committer.request();
+    }
+
     /// Blocking flush, for shutdown.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
         self.committer.durable_blocking()
