@@ -1,19 +1,10 @@
 //! Deliveries, their log queries, and the durable schedule (what is owed an attempt,
 //! keyed by due time).
 
-use sled::Transactional;
-
 use super::codec::{decode, encode};
-use super::{join_key, prefix_key, Store, StoreError};
+use super::keys::{self, DELIVERY, EVENT_DELIVERY, SCHEDULE, WEBHOOK_DELIVERY};
+use super::{Store, StoreError};
 use crate::model::{Delivery, DeliveryStatus};
-
-/// `due_ms` big-endian ++ delivery id: the schedule tree iterates in due order.
-pub(super) fn schedule_key(due_ms: u64, delivery_id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + delivery_id.len());
-    k.extend_from_slice(&due_ms.to_be_bytes());
-    k.extend_from_slice(delivery_id.as_bytes());
-    k
-}
 
 /// One schedule entry: this delivery (of this webhook) is owed an attempt at `due_ms`.
 /// The value of the entry is the webhook id, so the scheduler can place an entry without
@@ -25,13 +16,28 @@ pub struct DueEntry {
     pub webhook_id: String,
 }
 
-fn parse_schedule_entry(key: &[u8], value: &[u8]) -> Option<DueEntry> {
-    let (due, id) = key.split_at_checked(8)?;
+fn parse_entry(key: &[u8], value: &[u8]) -> Option<DueEntry> {
+    let (due_ms, delivery_id) = keys::parse_schedule(key)?;
     Some(DueEntry {
-        due_ms: u64::from_be_bytes(due.try_into().ok()?),
-        delivery_id: String::from_utf8(id.to_vec()).ok()?,
+        due_ms,
+        delivery_id,
         webhook_id: String::from_utf8(value.to_vec()).ok()?,
     })
+}
+
+/// Add a delivery to a batch, moving its schedule entry from `old_due` to its
+/// `next_attempt_at` (none when final). The invariant "an open delivery has exactly one
+/// schedule entry" is kept here and only here.
+pub(super) fn stage_delivery(batch: &mut sled::Batch, d: &Delivery, old_due: Option<u64>) {
+    if let Some(old) = old_due {
+        if Some(old) != d.next_attempt_at {
+            batch.remove(keys::schedule(old, &d.id));
+        }
+    }
+    if let Some(due) = d.next_attempt_at {
+        batch.insert(keys::schedule(due, &d.id), d.webhook_id.as_bytes());
+    }
+    batch.insert(keys::one(DELIVERY, &d.id), encode(d));
 }
 
 /// Filters of `GET /api/webhooks/{id}/deliveries`.
@@ -55,8 +61,8 @@ impl DeliveryFilter {
 impl Store {
     pub fn get_delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
         self.t
-            .deliveries
-            .get(id.as_bytes())?
+            .data
+            .get(keys::one(DELIVERY, id))?
             .map(|v| decode(&v))
             .transpose()
     }
@@ -68,39 +74,24 @@ impl Store {
         d: &Delivery,
         old_due: Option<u64>,
     ) -> Result<(), StoreError> {
-        (
-            &self.t.deliveries,
-            &self.t.schedule,
-            &self.t.webhook_deliveries,
-        )
-            .transaction(|(dlv, schedule, wh_dlv)| {
-                if let Some(old) = old_due {
-                    schedule.remove(schedule_key(old, &d.id))?;
-                }
-                if let Some(due) = d.next_attempt_at {
-                    schedule.insert(schedule_key(due, &d.id), d.webhook_id.as_bytes())?;
-                }
-                dlv.insert(d.id.as_bytes(), encode(d))?;
-                wh_dlv.insert(join_key(&d.webhook_id, &d.id), &[])?;
-                Ok(())
-            })?;
+        let mut batch = sled::Batch::default();
+        stage_delivery(&mut batch, d, old_due);
+        self.t.data.apply_batch(batch)?;
         Ok(())
     }
 
-    /// Save a new or changed delivery and wait for durability.
+    /// Save a new or changed delivery with its index entries (a replay may create one),
+    /// and wait for durability.
     pub async fn save_delivery(
         &self,
         d: &Delivery,
         old_due: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.save_delivery_nowait(d, old_due)?;
-        // A replay may create a delivery: index it like ingest does.
-        self.t
-            .event_deliveries
-            .insert(join_key(&d.event_id, &d.id), &[])?;
-        self.t
-            .webhook_deliveries
-            .insert(join_key(&d.webhook_id, &d.id), &[])?;
+        let mut batch = sled::Batch::default();
+        stage_delivery(&mut batch, d, old_due);
+        batch.insert(keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id), &[]);
+        batch.insert(keys::two(EVENT_DELIVERY, &d.event_id, &d.id), &[]);
+        self.t.data.apply_batch(batch)?;
         self.durable().await
     }
 
@@ -112,26 +103,15 @@ impl Store {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Delivery>, Option<String>), StoreError> {
-        let prefix = prefix_key(webhook_id);
+        let start = keys::prefix(WEBHOOK_DELIVERY, webhook_id);
         let end = match cursor {
-            Some(c) => join_key(webhook_id, c),
-            None => {
-                let mut e = prefix.clone();
-                e.push(0xff);
-                e
-            }
+            Some(c) => keys::two(WEBHOOK_DELIVERY, webhook_id, c),
+            None => keys::prefix_end(start.clone()),
         };
         let mut out = Vec::new();
         let mut more = false;
-        for key in self
-            .t
-            .webhook_deliveries
-            .range(prefix.clone()..end)
-            .keys()
-            .rev()
-        {
-            let id = super::key_suffix(&key?);
-            let Some(d) = self.get_delivery(&id)? else {
+        for key in self.t.data.range(start..end).keys().rev() {
+            let Some(d) = self.get_delivery(&keys::second(&key?))? else {
                 continue;
             };
             if !filter.accepts(&d) {
@@ -156,15 +136,41 @@ impl Store {
         let mut out = Vec::new();
         for key in self
             .t
-            .event_deliveries
-            .scan_prefix(prefix_key(event_id))
+            .data
+            .scan_prefix(keys::prefix(EVENT_DELIVERY, event_id))
             .keys()
         {
-            if let Some(d) = self.get_delivery(&super::key_suffix(&key?))? {
+            if let Some(d) = self.get_delivery(&keys::second(&key?))? {
                 out.push(d);
             }
         }
         Ok(out)
+    }
+
+    /// The first open delivery of a webhook with an id greater than `after` (the head of an
+    /// ordered webhook's queue). Deliveries before the head are all final.
+    pub fn first_open_delivery(
+        &self,
+        webhook_id: &str,
+        after: Option<&str>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let start = match after {
+            Some(a) => {
+                let mut k = keys::two(WEBHOOK_DELIVERY, webhook_id, a);
+                k.push(0);
+                k
+            }
+            None => keys::prefix(WEBHOOK_DELIVERY, webhook_id),
+        };
+        let end = keys::prefix_end(keys::prefix(WEBHOOK_DELIVERY, webhook_id));
+        for key in self.t.data.range(start..end).keys() {
+            if let Some(d) = self.get_delivery(&keys::second(&key?))? {
+                if d.status.is_open() {
+                    return Ok(Some(d));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Up to `limit` schedule entries due at or before `until_ms` and strictly after
@@ -177,17 +183,20 @@ impl Store {
     ) -> Result<Vec<DueEntry>, StoreError> {
         let start = match after {
             Some(e) => {
-                let mut k = schedule_key(e.due_ms, &e.delivery_id);
+                let mut k = keys::schedule(e.due_ms, &e.delivery_id);
                 k.push(0);
                 k
             }
-            None => Vec::new(),
+            None => vec![SCHEDULE],
         };
-        let end = (until_ms.saturating_add(1)).to_be_bytes().to_vec();
+        let end = match until_ms.checked_add(1) {
+            Some(u) => keys::schedule_at(u),
+            None => vec![SCHEDULE + 1],
+        };
         let mut out = Vec::new();
-        for item in self.t.schedule.range(start..end).take(limit) {
+        for item in self.t.data.range(start..end).take(limit) {
             let (k, v) = item?;
-            if let Some(e) = parse_schedule_entry(&k, &v) {
+            if let Some(e) = parse_entry(&k, &v) {
                 out.push(e);
             }
         }
@@ -197,64 +206,22 @@ impl Store {
     /// The earliest due time in the schedule, if any.
     pub fn next_due_ms(&self) -> Result<Option<u64>, StoreError> {
         Ok(self
-            .t
-            .schedule
-            .first()?
-            .and_then(|(k, v)| parse_schedule_entry(&k, &v))
+            .due_entries(None, u64::MAX, 1)?
+            .first()
             .map(|e| e.due_ms))
-    }
-
-    /// The first open delivery of a webhook with an id greater than `after` (the head of an
-    /// ordered webhook's queue). Deliveries before the head are all final.
-    pub fn first_open_delivery(
-        &self,
-        webhook_id: &str,
-        after: Option<&str>,
-    ) -> Result<Option<Delivery>, StoreError> {
-        let start = match after {
-            Some(a) => {
-                let mut k = join_key(webhook_id, a);
-                k.push(0);
-                k
-            }
-            None => prefix_key(webhook_id),
-        };
-        let mut end = prefix_key(webhook_id);
-        end.push(0xff);
-        for key in self.t.webhook_deliveries.range(start..end).keys() {
-            if let Some(d) = self.get_delivery(&super::key_suffix(&key?))? {
-                if d.status.is_open() {
-                    return Ok(Some(d));
-                }
-            }
-        }
-        Ok(None)
     }
 
     /// Schedule entries due after `after_ms`: retries waiting for their time.
     pub fn scheduled_after(&self, after_ms: u64) -> usize {
-        self.t
-            .schedule
-            .range(after_ms.saturating_add(1).to_be_bytes().to_vec()..)
-            .count()
+        let start = match after_ms.checked_add(1) {
+            Some(a) => keys::schedule_at(a),
+            None => vec![SCHEDULE + 1],
+        };
+        self.t.data.range(start..vec![SCHEDULE + 1]).count()
     }
 
     /// How many deliveries are owed an attempt.
     pub fn schedule_len(&self) -> usize {
-        self.t.schedule.len()
-    }
-
-    /// Remove a delivery with its schedule and webhook-log entries.
-    pub(super) fn remove_delivery(&self, id: &str) -> Result<(), StoreError> {
-        if let Some(d) = self.get_delivery(id)? {
-            if let Some(due) = d.next_attempt_at {
-                self.t.schedule.remove(schedule_key(due, id))?;
-            }
-            self.t
-                .webhook_deliveries
-                .remove(join_key(&d.webhook_id, id))?;
-            self.t.deliveries.remove(id.as_bytes())?;
-        }
-        Ok(())
+        self.t.data.scan_prefix([SCHEDULE]).count()
     }
 }

@@ -1,12 +1,11 @@
 //! Events: the atomic, durable ingest of an event with its deliveries, idempotency keys,
-//! and purging.
+//! and removal.
 
-use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
+use std::sync::Mutex;
 
 use super::codec::{decode, encode};
-use super::deliveries::schedule_key;
-use super::{join_key, prefix_key, Store, StoreError};
+use super::keys::{self, EVENT, EVENT_DELIVERY, IDEMPOTENCY, TENANT_EVENT, WEBHOOK_DELIVERY};
+use super::{Store, StoreError};
 use crate::model::{Delivery, Event};
 
 /// What `ingest` did.
@@ -20,16 +19,38 @@ pub enum IngestOutcome {
 
 /// Stored under an idempotency key: the first answer.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct IdempotencyRecord {
-    event_id: String,
-    deliveries: u32,
-    created_at: u64,
+pub(super) struct IdempotencyRecord {
+    pub event_id: String,
+    pub deliveries: u32,
+    pub created_at: u64,
+}
+
+/// Requests with the same idempotency key check-then-write under the same stripe, so two
+/// concurrent repeats cannot both create an event. Requests without a key take no lock.
+static IDEMPOTENCY_STRIPES: [Mutex<()>; 64] = [const { Mutex::new(()) }; 64];
+
+fn stripe(key: &[u8]) -> &'static Mutex<()> {
+    let h = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    &IDEMPOTENCY_STRIPES[(h % 64) as usize]
+}
+
+/// Add the event with its deliveries, index entries and schedule entries to a batch.
+fn stage(batch: &mut sled::Batch, event: &Event, deliveries: &[Delivery]) {
+    batch.insert(keys::one(EVENT, &event.id), encode(event));
+    batch.insert(keys::two(TENANT_EVENT, &event.tenant_id, &event.id), &[]);
+    for d in deliveries {
+        super::deliveries::stage_delivery(batch, d, None);
+        batch.insert(keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id), &[]);
+        batch.insert(keys::two(EVENT_DELIVERY, &d.event_id, &d.id), &[]);
+    }
 }
 
 impl Store {
     /// Store an event, one delivery per subscribed webhook (each scheduled at its
-    /// `next_attempt_at`) and the idempotency key, in one sled transaction; then wait for
-    /// the group commit. When this returns `Created`, all of it is on disk.
+    /// `next_attempt_at`) and the idempotency key, in one atomic batch; then wait for the
+    /// group commit. When this returns `Created`, all of it is on disk.
     pub async fn ingest(
         &self,
         event: &Event,
@@ -44,75 +65,50 @@ impl Store {
     }
 
     /// [`Store::ingest`] without the durability wait (for the daemon's own events, made
-    /// durable by the commit of the write that raised them).
+    /// durable by a commit requested here).
     pub fn ingest_nowait(
         &self,
         event: &Event,
         deliveries: &[Delivery],
         idempotency_key: Option<&str>,
     ) -> Result<IngestOutcome, StoreError> {
-        let t = &self.t;
-        let idem_key = idempotency_key.map(|k| join_key(&event.tenant_id, k));
-        let event_value = encode(event);
-        let record = encode(&IdempotencyRecord {
-            event_id: event.id.clone(),
-            deliveries: deliveries.len() as u32,
-            created_at: event.created_at,
-        });
-        let outcome = (
-            &t.events,
-            &t.tenant_events,
-            &t.idempotency,
-            &t.deliveries,
-            &t.webhook_deliveries,
-            &t.event_deliveries,
-            &t.schedule,
-        )
-            .transaction(
-                |(events, tenant_events, idem, dlv, wh_dlv, evt_dlv, schedule)| {
-                    if let Some(k) = &idem_key {
-                        if let Some(prev) = idem.get(k.as_slice())? {
-                            let prev: IdempotencyRecord =
-                                decode(&prev).map_err(ConflictableTransactionError::Abort)?;
-                            return Ok(IngestOutcome::Duplicate {
-                                event_id: prev.event_id,
-                                deliveries: prev.deliveries,
-                            });
-                        }
-                        idem.insert(k.as_slice(), record.as_slice())?;
-                    }
-                    events.insert(event.id.as_bytes(), event_value.as_slice())?;
-                    tenant_events.insert(join_key(&event.tenant_id, &event.id), &[])?;
-                    for d in deliveries {
-                        dlv.insert(d.id.as_bytes(), encode(d))?;
-                        wh_dlv.insert(join_key(&d.webhook_id, &d.id), &[])?;
-                        evt_dlv.insert(join_key(&d.event_id, &d.id), &[])?;
-                        if let Some(due) = d.next_attempt_at {
-                            schedule.insert(schedule_key(due, &d.id), d.webhook_id.as_bytes())?;
-                        }
-                    }
-                    Ok(IngestOutcome::Created)
-                },
-            )?;
-        Ok(outcome)
+        let mut batch = sled::Batch::default();
+        stage(&mut batch, event, deliveries);
+        let Some(k) = idempotency_key else {
+            self.t.data.apply_batch(batch)?;
+            return Ok(IngestOutcome::Created);
+        };
+        let idem_key = keys::two(IDEMPOTENCY, &event.tenant_id, k);
+        let _guard = stripe(&idem_key).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(prev) = self.t.data.get(&idem_key)? {
+            let prev: IdempotencyRecord = decode(&prev)?;
+            return Ok(IngestOutcome::Duplicate {
+                event_id: prev.event_id,
+                deliveries: prev.deliveries,
+            });
+        }
+        batch.insert(
+            idem_key,
+            encode(&IdempotencyRecord {
+                event_id: event.id.clone(),
+                deliveries: deliveries.len() as u32,
+                created_at: event.created_at,
+            }),
+        );
+        self.t.data.apply_batch(batch)?;
+        Ok(IngestOutcome::Created)
     }
 
     /// An event of this tenant; `None` for another tenant's id.
     pub fn get_event(&self, tenant_id: &str, id: &str) -> Result<Option<Event>, StoreError> {
-        let event: Option<Event> = self
-            .t
-            .events
-            .get(id.as_bytes())?
-            .map(|v| decode(&v))
-            .transpose()?;
-        Ok(event.filter(|e| e.tenant_id == tenant_id))
+        Ok(self.get_event_any(id)?.filter(|e| e.tenant_id == tenant_id))
     }
 
     /// An event by id, whichever tenant owns it (delivery side).
     pub fn get_event_any(&self, id: &str) -> Result<Option<Event>, StoreError> {
         self.t
-            .events
-            .get(id.as_bytes())?
+            .data
+            .get(keys::one(EVENT, id))?
             .map(|v| decode(&v))
             .transpose()
     }
@@ -127,16 +123,12 @@ impl Store {
         let mut out = Vec::new();
         for key in self
             .t
-            .tenant_events
-            .scan_prefix(prefix_key(tenant_id))
+            .data
+            .scan_prefix(keys::prefix(TENANT_EVENT, tenant_id))
             .keys()
         {
-            let id = super::key_suffix(&key?);
-            let ms = id
-                .strip_prefix("evt_")
-                .and_then(|u| ulid::Ulid::from_string(u).ok())
-                .map(|u| u.timestamp_ms())
-                .unwrap_or(0);
+            let id = keys::second(&key?);
+            let ms = super::id_time_ms(&id).unwrap_or(0);
             if ms > until_ms {
                 break;
             }
@@ -147,34 +139,49 @@ impl Store {
         Ok(out)
     }
 
-    /// Remove one event with its deliveries, their schedule entries and index entries.
+    /// Remove one event with its deliveries, their schedule entries and index entries,
+    /// in one batch.
     pub(super) fn remove_event(&self, tenant_id: &str, event_id: &str) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
         for key in self
             .t
-            .event_deliveries
-            .scan_prefix(prefix_key(event_id))
+            .data
+            .scan_prefix(keys::prefix(EVENT_DELIVERY, event_id))
             .keys()
         {
             let key = key?;
-            let dlv_id = super::key_suffix(&key);
-            self.remove_delivery(&dlv_id)?;
-            self.t.event_deliveries.remove(key)?;
+            if let Some(d) = self.get_delivery(&keys::second(&key))? {
+                if let Some(due) = d.next_attempt_at {
+                    batch.remove(keys::schedule(due, &d.id));
+                }
+                batch.remove(keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id));
+                batch.remove(keys::one(super::keys::DELIVERY, &d.id));
+            }
+            batch.remove(key);
         }
-        self.t.events.remove(event_id.as_bytes())?;
-        self.t.tenant_events.remove(join_key(tenant_id, event_id))?;
+        batch.remove(keys::one(EVENT, event_id));
+        batch.remove(keys::two(TENANT_EVENT, tenant_id, event_id));
+        self.t.data.apply_batch(batch)?;
         Ok(())
     }
 
-    /// Remove every event of a tenant (tenant deletion).
+    /// Remove every event and idempotency key of a tenant (tenant deletion).
     pub(super) fn purge_tenant_events(&self, tenant_id: &str) -> Result<(), StoreError> {
         for key in self
             .t
-            .tenant_events
-            .scan_prefix(prefix_key(tenant_id))
+            .data
+            .scan_prefix(keys::prefix(TENANT_EVENT, tenant_id))
             .keys()
         {
-            let id = super::key_suffix(&key?);
-            self.remove_event(tenant_id, &id)?;
+            self.remove_event(tenant_id, &keys::second(&key?))?;
+        }
+        for key in self
+            .t
+            .data
+            .scan_prefix(keys::prefix(IDEMPOTENCY, tenant_id))
+            .keys()
+        {
+            self.t.data.remove(key?)?;
         }
         Ok(())
     }

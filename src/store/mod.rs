@@ -11,6 +11,7 @@ pub mod codec;
 mod commit;
 mod deliveries;
 mod events;
+mod keys;
 mod retention;
 mod tenants;
 mod webhooks;
@@ -56,7 +57,9 @@ fn abort<T>(e: StoreError) -> sled::transaction::ConflictableTransactionResult<T
     Err(sled::transaction::ConflictableTransactionError::Abort(e))
 }
 
-/// The trees. Key layouts (`/` is a 0x00 byte in the index trees):
+/// The trees. The cold, low-volume records each have a tree (`/` is a 0x00 byte); the
+/// high-volume ones share `data`, laid out in `keys.rs`, so that each hot write is one
+/// atomic batch.
 #[derive(Clone)]
 struct Trees {
     /// `ten_id` → Tenant
@@ -71,20 +74,14 @@ struct Trees {
     webhook_urls: sled::Tree,
     /// name → EventType
     event_types: sled::Tree,
-    /// `evt_id` → Event
-    events: sled::Tree,
-    /// `ten_id/evt_id` → () (a tenant's events in time order, for replay and purge)
-    tenant_events: sled::Tree,
-    /// `ten_id/idempotency-key` → (evt_id, deliveries, created_at)
-    idempotency: sled::Tree,
-    /// `dlv_id` → Delivery
-    deliveries: sled::Tree,
-    /// `wh_id/dlv_id` → () (a webhook's log, newest last)
-    webhook_deliveries: sled::Tree,
-    /// `evt_id/dlv_id` → ()
-    event_deliveries: sled::Tree,
-    /// due ms (u64 big-endian) ++ `dlv_id` → () (what is owed an attempt, by due time)
-    schedule: sled::Tree,
+    /// events, deliveries, schedule, indexes, idempotency keys: see `keys.rs`
+    data: sled::Tree,
+}
+
+/// The creation time encoded in a ULID-based id (`evt_01...`).
+fn id_time_ms(id: &str) -> Option<u64> {
+    let (_, ulid) = id.split_once('_')?;
+    ulid::Ulid::from_string(ulid).ok().map(|u| u.timestamp_ms())
 }
 
 /// The storage handle; cheap to clone.
@@ -110,14 +107,6 @@ fn join_key(a: &str, b: &str) -> Vec<u8> {
 /// The prefix of every `a/...` key.
 fn prefix_key(a: &str) -> Vec<u8> {
     join_key(a, "")
-}
-
-/// The part after `a/` of an index key.
-fn key_suffix(key: &[u8]) -> String {
-    match key.iter().position(|b| *b == 0) {
-        Some(i) => String::from_utf8_lossy(&key[i + 1..]).into_owned(),
-        None => String::new(),
-    }
 }
 
 impl Store {
@@ -153,13 +142,7 @@ impl Store {
             webhooks: tree("webhooks")?,
             webhook_urls: tree("webhook_urls")?,
             event_types: tree("event_types")?,
-            events: tree("events")?,
-            tenant_events: tree("tenant_events")?,
-            idempotency: tree("idempotency")?,
-            deliveries: tree("deliveries")?,
-            webhook_deliveries: tree("webhook_deliveries")?,
-            event_deliveries: tree("event_deliveries")?,
-            schedule: tree("schedule")?,
+            data: tree("data")?,
         };
         let committer = Committer::start(db.clone(), dir)?;
         let store = Store {

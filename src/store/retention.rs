@@ -3,6 +3,8 @@
 //! ever purged).
 
 use super::codec::decode;
+use super::events::IdempotencyRecord;
+use super::keys::{self, EVENT, IDEMPOTENCY};
 use super::{Store, StoreError};
 use crate::model::Event;
 
@@ -14,29 +16,15 @@ pub struct PurgeStats {
     pub idempotency_keys: usize,
 }
 
-/// The creation time encoded in a ULID-based id (`evt_01...`).
-fn id_time_ms(id: &[u8]) -> Option<u64> {
-    let s = std::str::from_utf8(id).ok()?;
-    let (_, ulid) = s.split_once('_')?;
-    ulid::Ulid::from_string(ulid).ok().map(|u| u.timestamp_ms())
-}
-
-#[derive(serde::Deserialize)]
-struct IdempotencyCreated {
-    _event_id: String,
-    _deliveries: u32,
-    created_at: u64,
-}
-
 impl Store {
     /// Purge up to `max` events created before `cutoff_ms` (oldest first), then make it
     /// durable. Events are keyed by time-ordered ids, so the sweep reads only what is old.
     pub async fn purge_before(&self, cutoff_ms: u64, max: usize) -> Result<PurgeStats, StoreError> {
         let mut stats = PurgeStats::default();
         let mut old = Vec::new();
-        for item in self.t.events.iter() {
+        for item in self.t.data.scan_prefix([EVENT]) {
             let (key, value) = item?;
-            match id_time_ms(&key) {
+            match super::id_time_ms(&keys::first(&key)) {
                 Some(t) if t < cutoff_ms => {}
                 _ => break,
             }
@@ -58,11 +46,11 @@ impl Store {
             self.remove_event(&e.tenant_id, &e.id)?;
             stats.events += 1;
         }
-        for item in self.t.idempotency.iter() {
+        for item in self.t.data.scan_prefix([IDEMPOTENCY]) {
             let (key, value) = item?;
-            if let Ok(rec) = decode::<IdempotencyCreated>(&value) {
+            if let Ok(rec) = decode::<IdempotencyRecord>(&value) {
                 if rec.created_at < cutoff_ms {
-                    self.t.idempotency.remove(key)?;
+                    self.t.data.remove(key)?;
                     stats.idempotency_keys += 1;
                 }
             }

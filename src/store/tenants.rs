@@ -111,9 +111,6 @@ impl Store {
             self.delete_webhook(tenant_id, &wh.id).await?;
         }
         self.purge_tenant_events(tenant_id)?;
-        for item in self.t.idempotency.scan_prefix(prefix_key(tenant_id)).keys() {
-            self.t.idempotency.remove(item?)?;
-        }
         self.t.tenants.remove(tenant_id.as_bytes())?;
         self.durable().await?;
         Ok(true)
