@@ -59,6 +59,9 @@ pub struct StorageConfig {
     pub retention_days: f64,
     /// sled page cache in MiB: bounds memory whatever the backlog.
     pub cache_mb: u64,
+    /// Group commit: the least time between the end of one flush and the start of the next,
+    /// so that under load more writers share each fsync (PostgreSQL's `commit_delay`).
+    pub commit_gap_ms: f64,
 }
 
 impl Default for StorageConfig {
@@ -67,6 +70,7 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("./hookd-data"),
             retention_days: 30.0,
             cache_mb: 64,
+            commit_gap_ms: 2.0,
         }
     }
 }
@@ -262,6 +266,12 @@ impl Config {
         }
         if s.cache_mb == 0 || s.cache_mb > 1024 * 1024 {
             return Err(invalid("storage.cache_mb", "must be between 1 and 1048576"));
+        }
+        if !(s.commit_gap_ms.is_finite() && (0.0..=100.0).contains(&s.commit_gap_ms)) {
+            return Err(invalid(
+                "storage.commit_gap_ms",
+                "must be between 0 and 100 (milliseconds)",
+            ));
         }
         if let Some(k) = &self.auth.operator_key {
             if k.len() < 16 {

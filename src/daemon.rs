@@ -29,8 +29,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = config.storage.data_dir.clone();
     create_private_dir(&data_dir)?;
     let (operator_key_hash, key_origin) = operator_key(&config, &data_dir)?;
-    let store = Store::open(&sled_dir(&data_dir), config.storage.cache_mb)
-        .with_context(|| format!("cannot open storage in {}", data_dir.display()))?;
+    let store = Store::open(
+        &sled_dir(&data_dir),
+        config.storage.cache_mb,
+        Duration::from_secs_f64(config.storage.commit_gap_ms / 1000.0),
+    )
+    .with_context(|| format!("cannot open storage in {}", data_dir.display()))?;
     store
         .seed_event_types(&catalog_seed(&config))
         .context("cannot seed the event type catalog")?;

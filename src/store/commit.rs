@@ -6,11 +6,18 @@
 //! committer for durability; the committer takes every request waiting at that moment,
 //! flushes sled once, `fdatasync`s the database file once, and answers them all. Under
 //! load, N concurrent writers cost one flush, not N.
+//!
+//! The committer also waits until `gap` has passed since the previous flush ended before
+//! starting the next (`storage.commit_gap_ms`, default 2 ms): under load, writers arriving
+//! in that window join the flush instead of each costing their own. Measured with
+//! `hookd-bench throughput` (BENCHMARKS.md): ~1,000 flushes/s with no gap, CPU per event
+//! down ~15 % and accepted events/s up ~20 % with 2 ms. An idle store pays nothing: a
+//! writer arriving after a quiet spell is flushed at once.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -51,7 +58,7 @@ pub struct Committer {
 
 impl Committer {
     /// Start the committer for `db`, whose directory is `dir` (sled's data file is `dir/db`).
-    pub fn start(db: sled::Db, dir: &Path) -> Result<Committer, StoreError> {
+    pub fn start(db: sled::Db, dir: &Path, gap: Duration) -> Result<Committer, StoreError> {
         let path = dir.join("db");
         let file = File::open(&path).map_err(|e| {
             StoreError::Io(format!("cannot open {} for fdatasync: {e}", path.display()))
@@ -61,7 +68,7 @@ impl Committer {
         let flag = requested.clone();
         std::thread::Builder::new()
             .name("hookd-commit".into())
-            .spawn(move || run(db, file, rx, flag))
+            .spawn(move || run(db, file, rx, flag, gap))
             .map_err(|e| StoreError::Io(format!("cannot start the committer thread: {e}")))?;
         Ok(Committer { tx, requested })
     }
@@ -109,10 +116,15 @@ fn run(
     file: File,
     rx: mpsc::Receiver<Waiter>,
     requested: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    gap: Duration,
 ) {
     let mut waiters: Vec<Waiter> = Vec::new();
+    let mut last_end = Instant::now();
     while let Ok(first) = rx.recv() {
         waiters.push(first);
+        if let Some(rest) = gap.checked_sub(last_end.elapsed()) {
+            std::thread::sleep(rest);
+        }
         // Everyone who asked while the previous flush ran shares this one.
         while let Ok(w) = rx.try_recv() {
             waiters.push(w);
@@ -138,5 +150,6 @@ fn run(
         for w in waiters.drain(..) {
             w.answer(result.clone());
         }
+        last_end = Instant::now();
     }
 }

@@ -19,6 +19,7 @@ mod webhooks;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 pub use commit::Committer;
 pub use deliveries::{DeliveryFilter, DueEntry};
@@ -112,7 +113,8 @@ fn prefix_key(a: &str) -> Vec<u8> {
 impl Store {
     /// Open (or create) the database in `dir` with a page cache of `cache_mb` MiB.
     /// Only one process may open a database: a second gets a clear error.
-    pub fn open(dir: &Path, cache_mb: u64) -> Result<Store, StoreError> {
+    /// `commit_gap` is the group committer's least pause between flushes (see `commit.rs`).
+    pub fn open(dir: &Path, cache_mb: u64, commit_gap: Duration) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let db = sled::Config::new()
@@ -144,7 +146,7 @@ impl Store {
             event_types: tree("event_types")?,
             data: tree("data")?,
         };
-        let committer = Committer::start(db.clone(), dir)?;
+        let committer = Committer::start(db.clone(), dir, commit_gap)?;
         let store = Store {
             db,
             t,
@@ -186,7 +188,7 @@ mod tests {
     async fn sixty_four_concurrent_writers_complete_and_are_durable() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path(), 16).unwrap();
+            let store = Store::open(dir.path(), 16, std::time::Duration::ZERO).unwrap();
             let mut tasks = Vec::new();
             for i in 0..64u32 {
                 let store = store.clone();
@@ -213,13 +215,13 @@ mod tests {
         }
         // sled releases its lock when its last handle (held by background threads too)
         // is dropped: retry the reopen briefly.
-        let mut reopened = Store::open(dir.path(), 16);
+        let mut reopened = Store::open(dir.path(), 16, std::time::Duration::ZERO);
         for _ in 0..50 {
             if reopened.is_ok() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
-            reopened = Store::open(dir.path(), 16);
+            reopened = Store::open(dir.path(), 16, std::time::Duration::ZERO);
         }
         let store = reopened.unwrap();
         assert_eq!(store.list_event_types().unwrap().len(), 64 * 20);

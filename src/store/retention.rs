@@ -97,7 +97,7 @@ mod tests {
     #[tokio::test]
     async fn old_finished_events_are_purged_and_pending_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 8).unwrap();
+        let store = Store::open(dir.path(), 8, std::time::Duration::ZERO).unwrap();
         let now = now_ms();
         let old_done = event_at(now - 10_000);
         let old_pending = event_at(now - 9_000);
