@@ -50,7 +50,9 @@ fn stage(batch: &mut sled::Batch, event: &Event, deliveries: &[Delivery]) {
 impl Store {
     /// Store an event, one delivery per subscribed webhook (each scheduled at its
     /// `next_attempt_at`) and the idempotency key, in one atomic batch; then wait for the
-    /// group commit. When this returns `Created`, all of it is on disk.
+    /// group commit. When this returns, all of it is on disk — for a `Duplicate` too: a
+    /// repeat racing the first request may find its record in memory before the first
+    /// request's commit, and must not be answered before the original is durable.
     pub async fn ingest(
         &self,
         event: &Event,
@@ -58,9 +60,7 @@ impl Store {
         idempotency_key: Option<&str>,
     ) -> Result<IngestOutcome, StoreError> {
         let outcome = self.ingest_nowait(event, deliveries, idempotency_key)?;
-        if outcome == IngestOutcome::Created {
-            self.durable().await?;
-        }
+        self.durable().await?;
         Ok(outcome)
     }
 
