@@ -69,6 +69,28 @@ fn limiter(rate: u32) -> DefaultDirectRateLimiter {
 }
 
 impl Lane {
+    /// Ordered lanes: a delivery with an id at or below the watermark can still arrive —
+    /// its id was made before a later event's, but its batch reached the store after that
+    /// event was delivered and closed. Forget the watermark (and a later head not in
+    /// flight) so the next head lookup finds it: a scan from the webhook's first delivery,
+    /// on a rare path.
+    pub fn rewind_if_behind(&mut self, delivery_id: &str) {
+        if !self.webhook.ordered {
+            return;
+        }
+        if self.watermark.as_deref().is_some_and(|w| delivery_id <= w) {
+            self.watermark = None;
+        }
+        if self.in_flight == 0
+            && self
+                .head
+                .as_ref()
+                .is_some_and(|(h, _)| delivery_id < h.as_str())
+        {
+            self.head = None;
+        }
+    }
+
     pub fn new(webhook: Arc<Webhook>) -> Lane {
         let rate = webhook.rate_limit_per_sec;
         Lane {
@@ -279,6 +301,23 @@ mod tests {
             closed,
             next_due: None,
         }
+    }
+
+    #[test]
+    fn an_ordered_lane_rewinds_for_a_delivery_stored_behind_its_watermark() {
+        let mut lane = Lane::new(webhook(1000, true));
+        lane.watermark = Some("dlv_05".into());
+        lane.head = Some(("dlv_07".into(), 0));
+        lane.rewind_if_behind("dlv_06");
+        assert_eq!(lane.watermark.as_deref(), Some("dlv_05"), "ahead: kept");
+        lane.rewind_if_behind("dlv_04");
+        assert_eq!(lane.watermark, None);
+        assert_eq!(lane.head, None, "the earlier delivery must become the head");
+
+        let mut unordered = Lane::new(webhook(1000, false));
+        unordered.watermark = Some("dlv_05".into());
+        unordered.rewind_if_behind("dlv_01");
+        assert_eq!(unordered.watermark.as_deref(), Some("dlv_05"));
     }
 
     #[test]

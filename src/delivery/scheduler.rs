@@ -172,6 +172,7 @@ impl Scheduler {
             lane.skipped = true;
             return true;
         }
+        lane.rewind_if_behind(&e.delivery_id);
         lane.loaded += 1;
         self.known.insert(e.delivery_id.clone());
         if e.due_ms <= now {
