@@ -158,13 +158,10 @@ fn webhook_create_read_list_replace_patch_delete() {
         ("method", json!("POST")),
         ("ordered", json!(false)),
         ("rate_limit_per_sec", json!(100)),
-        ("timeout_secs", json!(30.0)),
+        ("timeout_secs", json!(30)),
         ("payload_format", json!("envelope")),
         ("consecutive_failures", json!(0)),
-        (
-            "retry_schedule_secs",
-            json!([60.0, 300.0, 1800.0, 7200.0, 86400.0]),
-        ),
+        ("retry_schedule_secs", json!([60, 300, 1800, 7200, 86400])),
     ] {
         assert_eq!(c.json[field], value, "{field}");
     }

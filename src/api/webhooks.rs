@@ -33,8 +33,14 @@ pub fn webhook_json(wh: &Webhook, config: &Config) -> serde_json::Value {
         "status": wh.status.as_str(),
         "ordered": wh.ordered,
         "rate_limit_per_sec": wh.rate_limit_per_sec,
-        "timeout_secs": wh.timeout_secs.unwrap_or(config.delivery.timeout_secs),
-        "retry_schedule_secs": wh.retry_schedule_secs.as_ref().unwrap_or(&config.delivery.retry_schedule_secs),
+        "timeout_secs": seconds(wh.timeout_secs.unwrap_or(config.delivery.timeout_secs)),
+        "retry_schedule_secs": wh
+            .retry_schedule_secs
+            .as_ref()
+            .unwrap_or(&config.delivery.retry_schedule_secs)
+            .iter()
+            .map(|s| seconds(*s))
+            .collect::<Vec<_>>(),
         "payload_format": wh.payload_format.as_str(),
         "consecutive_failures": wh.consecutive_failures,
         "breaker": {
@@ -45,6 +51,16 @@ pub fn webhook_json(wh: &Webhook, config: &Config) -> serde_json::Value {
         "created_at": format_ms(wh.created_at),
         "updated_at": format_ms(wh.updated_at),
     })
+}
+
+/// Seconds as the contract writes them: `30`, not `30.0`; fractions (allowed, e.g. in tests'
+/// short schedules) stay as they are.
+fn seconds(s: f64) -> serde_json::Value {
+    if s.fract() == 0.0 && (0.0..=9.0e15).contains(&s) {
+        json!(s as u64)
+    } else {
+        json!(s)
+    }
 }
 
 fn not_found() -> ApiError {
