@@ -153,8 +153,12 @@ impl Engine {
         }
         metrics::set_webhooks_by_status(active, failing, disabled);
         metrics::set_breakers_open(open);
-        metrics::set_queue_depth(store.schedule_len() as u64);
-        metrics::set_scheduled_retries(store.scheduled_after(now_ms()) as u64);
+        // Every open delivery has one schedule entry: those due by now are the queue, the
+        // rest wait for a later retry.
+        let owed = store.schedule_len() as u64;
+        let later = store.scheduled_after(now_ms()) as u64;
+        metrics::set_queue_depth(owed.saturating_sub(later));
+        metrics::set_scheduled_retries(later);
     }
 
     /// Per-webhook health as Prometheus text, rendered fresh at each scrape (so a deleted
