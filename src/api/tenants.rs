@@ -109,7 +109,13 @@ pub fn get(state: &AppState, p: &Principal, id: &str) -> Resp {
 
 pub async fn delete(state: &AppState, p: &Principal, id: &str) -> Resp {
     require_operator(p)?;
+    // Taken before the delete: the scheduler must hear that each of these is gone, as it
+    // does when one webhook is deleted, so it starts no attempt for them.
+    let webhooks = state.store.tenant_webhooks(id);
     if state.store.delete_tenant(id).await? {
+        for wh in &webhooks {
+            state.delivery.webhook_changed(&wh.id);
+        }
         tracing::info!(tenant = %id, "tenant deleted with all its data");
         Ok(no_content())
     } else {

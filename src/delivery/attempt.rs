@@ -160,7 +160,16 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
         // made again (at-least-once), which is the safe side.
         tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt");
     }
-    ctx.store.request_commit();
+    if webhook.ordered {
+        // An ordered webhook sends its next delivery only once this outcome is on disk:
+        // after a crash the receiver may see the last attempt again, never an earlier
+        // event after a later one. (One fsync per attempt is affordable at one in flight.)
+        if let Err(e) = ctx.store.durable().await {
+            tracing::error!(delivery = %delivery.id, error = %e, "cannot make the attempt durable");
+        }
+    } else {
+        ctx.store.request_commit();
+    }
     done
 }
 

@@ -138,6 +138,8 @@ pub struct Usage {
     pub rss: u64,
     /// User + system CPU time, seconds.
     pub cpu_secs: f64,
+    /// The system (kernel) part of `cpu_secs`.
+    pub sys_secs: f64,
 }
 
 fn proc_usage(pid: u32) -> Option<Usage> {
@@ -159,7 +161,9 @@ fn proc_usage(pid: u32) -> Option<Usage> {
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
     // USER_HZ is 100 on every Linux ABI.
     let cpu_secs = (ticks(11)? + ticks(12)?) as f64 / 100.0;
+    let sys_secs = ticks(12)? as f64 / 100.0;
     Some(Usage {
+        sys_secs,
         peak_rss: kib("VmHWM:"),
         rss: kib("VmRSS:"),
         cpu_secs,

@@ -212,5 +212,6 @@ pub fn resource_figures(report: &mut Report, hookd: &Hookd, env: &RunEnv) {
     let usage = hookd.usage();
     report.add("hookd_peak_rss_mb", usage.peak_rss as f64 / 1048576.0);
     report.add("hookd_cpu_secs", usage.cpu_secs);
+    report.add("hookd_sys_secs", usage.sys_secs);
     report.add("data_dir_mb", env.disk_bytes() as f64 / 1048576.0);
 }
