@@ -33,10 +33,8 @@ category = "Job"
 fn daemon_for(rx: &TestReceiver, extra: &str) -> TestDaemon {
     TestDaemon::builder()
         .config_extra(CATALOG)
-        .config_extra(&format!(
-            "[delivery]\nallowed_networks = [\"127.0.0.0/8\"]\nextra_ca_file = \"{}\"\nretry_schedule_secs = [0.3, 0.3, 0.3]\ntimeout_secs = 5",
-            rx.ca_file().display()
-        ))
+        .delivering_to(rx)
+        .config_extra("[delivery]\nretry_schedule_secs = [0.3, 0.3, 0.3]\ntimeout_secs = 5")
         .config_extra(extra)
         .start()
 }
@@ -47,13 +45,7 @@ fn webhook(
     events: serde_json::Value,
     extra: serde_json::Value,
 ) -> (String, String) {
-    let mut body = json!({"url": url, "events": events, "verify": false});
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let r = api.post("/api/webhooks", &body);
-    r.expect_status(201);
-    (r.str("id").to_string(), r.str("secret").to_string())
+    new_webhook(api, url, events, extra)
 }
 
 fn publish(api: &Api, ty: &str, data: serde_json::Value) -> String {

@@ -18,22 +18,14 @@ category = "Job"
 fn daemon_for(rx: &TestReceiver, extra: &str) -> TestDaemon {
     TestDaemon::builder()
         .config_extra(CATALOG)
-        .config_extra(&format!(
-            "[delivery]\nallowed_networks = [\"127.0.0.0/8\"]\nextra_ca_file = \"{}\"\nretry_schedule_secs = [0.3, 0.3, 0.3, 0.3, 0.3, 0.3]",
-            rx.ca_file().display()
-        ))
+        .delivering_to(rx)
+        .config_extra("[delivery]\nretry_schedule_secs = [0.3, 0.3, 0.3, 0.3, 0.3, 0.3]")
         .config_extra(extra)
         .start()
 }
 
 fn webhook(api: &Api, url: &str, extra: serde_json::Value) -> String {
-    let mut body = json!({"url": url, "events": ["job.*"], "verify": false});
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let r = api.post("/api/webhooks", &body);
-    r.expect_status(201);
-    r.str("id").to_string()
+    new_webhook(api, url, json!(["job.*"]), extra).0
 }
 
 fn publish_n(api: &Api, n: usize) {

@@ -252,3 +252,18 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(25));
     }
 }
+
+/// `POST /api/webhooks` without the reachability check (`verify: false`), subscribed to
+/// `events`, with the fields of `extra` added; answers `(id, secret)`.
+#[track_caller]
+pub fn new_webhook(api: &Api, url: &str, events: Value, extra: Value) -> (String, String) {
+    let mut body = serde_json::json!({"url": url, "events": events, "verify": false});
+    if let Some(fields) = extra.as_object() {
+        for (k, v) in fields {
+            body[k] = v.clone();
+        }
+    }
+    let r = api.post("/api/webhooks", &body);
+    r.expect_status(201);
+    (r.str("id").to_string(), r.str("secret").to_string())
+}

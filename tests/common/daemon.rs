@@ -51,6 +51,14 @@ pub struct TestDaemonBuilder {
 }
 
 impl TestDaemonBuilder {
+    /// Lets the daemon deliver to `rx`: loopback allowed, the receiver's test CA trusted.
+    pub fn delivering_to(self, rx: &super::receiver::TestReceiver) -> Self {
+        self.config_extra(&format!(
+            "[delivery]\nallowed_networks = [\"127.0.0.0/8\"]\nextra_ca_file = \"{}\"\n",
+            rx.ca_file().display()
+        ))
+    }
+
     /// The CA that signs hookd's own API certificate when it serves `https://` (used by
     /// `wait_ready`; default: the shared test CA of `receiver::test_pki()`).
     pub fn api_ca_file(mut self, path: &Path) -> Self {

@@ -15,7 +15,7 @@ pub mod daemon;
 pub mod https;
 pub mod receiver;
 
-pub use api::{create_tenant, wait_until, Api, Resp};
+pub use api::{create_tenant, new_webhook, wait_until, Api, Resp};
 pub use daemon::{StartError, TestDaemon, TestDaemonBuilder};
 pub use https::{Alpn, HttpsClient, HttpsResponse};
 pub use receiver::{test_pki, verify_hex, verify_standard, Received, Reply, TestReceiver};

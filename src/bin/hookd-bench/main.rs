@@ -82,6 +82,12 @@ struct Args {
     /// Keep each run's temp dir (data, config, hookd.log) for inspection.
     #[arg(long)]
     keep: bool,
+    /// TOML lines added to hookd's `[storage]`, e.g. 'cache_mb = 16' (repeatable).
+    #[arg(long)]
+    storage_toml: Vec<String>,
+    /// TOML lines added to hookd's `[delivery]`, e.g. 'max_loaded_deliveries = 5000'.
+    #[arg(long)]
+    delivery_toml: Vec<String>,
 }
 
 impl Args {
@@ -117,6 +123,10 @@ impl Args {
             duration_secs: self.duration_secs,
             stall_secs: self.stall_secs,
             keep: self.keep,
+            extra: run::HookdConfig {
+                storage: self.storage_toml.join("\n"),
+                delivery: self.delivery_toml.join("\n"),
+            },
         })
     }
 }

@@ -25,7 +25,7 @@ pub struct RunEnv {
 }
 
 /// Extra TOML for hookd's `[storage]` and `[delivery]` sections.
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub struct HookdConfig {
     pub storage: String,
     pub delivery: String,
@@ -35,7 +35,8 @@ impl RunEnv {
     /// A fresh directory, CA and config. The config lets hookd deliver to the bench's
     /// receiver on loopback (`allowed_networks`, `extra_ca_file`) and lifts the limits that
     /// would measure the limiter instead of hookd (tenant ingest limit, per-webhook rate).
-    pub fn new(bin: &std::path::Path, extra: &HookdConfig, keep: bool) -> anyhow::Result<RunEnv> {
+    pub fn new(o: &crate::scenarios::Opts, scenario: &HookdConfig) -> anyhow::Result<RunEnv> {
+        let (bin, keep) = (&o.hookd_bin, o.keep);
         let dir = tempfile::Builder::new()
             .prefix("hookd-bench-")
             .disable_cleanup(keep)
@@ -55,6 +56,7 @@ ingest_rate_limit_per_sec = 0
 [storage]
 data_dir = {data_dir:?}
 {storage}
+{more_storage}
 
 [auth]
 operator_key = "{operator_key}"
@@ -64,6 +66,7 @@ allowed_networks = ["127.0.0.0/8"]
 extra_ca_file = {ca:?}
 default_rate_limit_per_sec = 1000000
 {delivery}
+{more_delivery}
 
 [[event_types]]
 name = "customer.created"
@@ -73,8 +76,10 @@ sample = {{ id = "cus_7Hq2LmX9rT", name = "Ada Lovelace", email = "ada@example.c
 "#,
             data_dir = data_dir.display().to_string(),
             ca = pki.ca_file.display().to_string(),
-            storage = extra.storage,
-            delivery = extra.delivery,
+            storage = scenario.storage,
+            more_storage = o.extra.storage,
+            delivery = scenario.delivery,
+            more_delivery = o.extra.delivery,
         );
         let config_path = dir.path().join("hookd.toml");
         std::fs::write(&config_path, config)?;

@@ -29,6 +29,8 @@ pub struct Opts {
     /// Give up waiting for deliveries after this long without progress.
     pub stall_secs: u64,
     pub keep: bool,
+    /// Extra lines for hookd's `[storage]` and `[delivery]` (`--storage-toml`, ...).
+    pub extra: HookdConfig,
 }
 
 impl Opts {
@@ -70,20 +72,13 @@ async fn deliver(
     measured: &[u16],
     failing: &HashSet<u16>,
 ) -> anyhow::Result<Report> {
-    let env = RunEnv::new(&o.hookd_bin, config, o.keep)?;
-    let receipts = Arc::new(Receipts::default());
-    let receiver = env.receiver(0, failing.clone(), receipts.clone()).await?;
-    let hookd = env.hookd.start()?;
-    let key = create_tenant(hookd.addr, &env.operator_key).await?;
-    create_webhooks(
-        hookd.addr,
-        &key,
-        receiver.addr.port(),
-        o.webhooks,
-        1_000_000,
-        true,
-    )
-    .await?;
+    let Live {
+        env,
+        receipts,
+        receiver: _receiver,
+        hookd,
+        key,
+    } = Live::start(o, config, failing.clone()).await?;
 
     let target: Target = Arc::new(Mutex::new(hookd.addr));
     let load = publish(target, key, o.load(), Arc::new(AtomicBool::new(false))).await;
@@ -113,7 +108,7 @@ pub async fn backlog(o: &Opts) -> anyhow::Result<Report> {
         delivery: "breaker_cooldown_secs = 1\nbreaker_max_cooldown_secs = 1".into(),
         ..HookdConfig::default()
     };
-    let env = RunEnv::new(&o.hookd_bin, &config, o.keep)?;
+    let env = RunEnv::new(o, &config)?;
     // Reserve a port for the receiver, then leave it closed: connections are refused.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -201,20 +196,13 @@ pub async fn soak(o: &Opts) -> anyhow::Result<Report> {
         storage: format!("retention_days = {}", retention_secs / 86400.0),
         ..HookdConfig::default()
     };
-    let env = RunEnv::new(&o.hookd_bin, &config, o.keep)?;
-    let receipts = Arc::new(Receipts::default());
-    let receiver = env.receiver(0, HashSet::new(), receipts.clone()).await?;
-    let hookd = env.hookd.start()?;
-    let key = create_tenant(hookd.addr, &env.operator_key).await?;
-    create_webhooks(
-        hookd.addr,
-        &key,
-        receiver.addr.port(),
-        o.webhooks,
-        1_000_000,
-        true,
-    )
-    .await?;
+    let Live {
+        env,
+        receipts,
+        receiver: _receiver,
+        hookd,
+        key,
+    } = Live::start(o, &config, HashSet::new()).await?;
 
     let rate = o.rate.unwrap_or(1000.0);
     let spec = LoadSpec {
@@ -275,20 +263,13 @@ pub async fn crash(o: &Opts) -> anyhow::Result<Report> {
             .into(),
         ..HookdConfig::default()
     };
-    let env = RunEnv::new(&o.hookd_bin, &config, o.keep)?;
-    let receipts = Arc::new(Receipts::default());
-    let receiver = env.receiver(0, HashSet::new(), receipts.clone()).await?;
-    let mut hookd = env.hookd.start()?;
-    let key = create_tenant(hookd.addr, &env.operator_key).await?;
-    create_webhooks(
-        hookd.addr,
-        &key,
-        receiver.addr.port(),
-        o.webhooks,
-        1_000_000,
-        true,
-    )
-    .await?;
+    let Live {
+        env,
+        receipts,
+        receiver: _receiver,
+        mut hookd,
+        key,
+    } = Live::start(o, &config, HashSet::new()).await?;
 
     let target: Target = Arc::new(Mutex::new(hookd.addr));
     let stop = Arc::new(AtomicBool::new(false));
@@ -326,6 +307,34 @@ pub async fn crash(o: &Opts) -> anyhow::Result<Report> {
     resource_figures(&mut report, &hookd, &env);
     hookd.stop()?;
     Ok(report)
+}
+
+/// A run under way: hookd started, a receiver up, a tenant with `o.webhooks` webhooks.
+struct Live {
+    env: RunEnv,
+    receipts: Arc<Receipts>,
+    receiver: crate::receiver::Receiver,
+    hookd: crate::hookd::Hookd,
+    key: String,
+}
+
+impl Live {
+    async fn start(o: &Opts, config: &HookdConfig, failing: HashSet<u16>) -> anyhow::Result<Live> {
+        let env = RunEnv::new(o, config)?;
+        let receipts = Arc::new(Receipts::default());
+        let receiver = env.receiver(0, failing, receipts.clone()).await?;
+        let hookd = env.hookd.start()?;
+        let key = create_tenant(hookd.addr, &env.operator_key).await?;
+        let port = receiver.addr.port();
+        create_webhooks(hookd.addr, &key, port, o.webhooks, 1_000_000, true).await?;
+        Ok(Live {
+            env,
+            receipts,
+            receiver,
+            hookd,
+            key,
+        })
+    }
 }
 
 fn stall(o: &Opts) -> Duration {
