@@ -175,6 +175,19 @@ fn sigint_stops_the_daemon_with_exit_0_and_keeps_its_data() {
 }
 
 #[test]
+fn logs_to_a_pipe_are_plain_text_without_terminal_colours() {
+    let mut d = TestDaemon::builder().config_extra(CATALOG).start();
+    create_tenant(&d, "Acme");
+    assert!(d.sigterm().success());
+    let logs = d.stderr_text();
+    assert!(logs.contains("INFO"), "no log lines at all:\n{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "ANSI escapes in logs written to a pipe (journald, files):\n{logs}"
+    );
+}
+
+#[test]
 fn trace_logs_contain_no_webhook_url_header_value_secret_or_api_key() {
     const PATH_TOKEN: &str = "tok-SECRETPATH123";
     const HEADER_VALUE: &str = "hdr-SECRETVALUE456";
