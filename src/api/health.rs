@@ -26,8 +26,8 @@ pub fn readyz(state: &AppState) -> Response<Full<Bytes>> {
 }
 
 /// Prometheus text.
-pub fn metrics(state: &AppState) -> Response<Full<Bytes>> {
-    state.delivery.refresh_gauges();
+pub async fn metrics(state: &AppState) -> Response<Full<Bytes>> {
+    state.delivery.refresh_gauges().await;
     let mut text = state.metrics.render();
     text.push_str(&state.delivery.per_webhook_metrics());
     let mut resp = Response::new(Full::new(Bytes::from(text)));

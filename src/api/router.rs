@@ -26,7 +26,10 @@ pub async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
     match segs.as_slice() {
         ["healthz"] => get_only(&parts.method).map(|_| health::healthz()),
         ["readyz"] => get_only(&parts.method).map(|_| health::readyz(state)),
-        ["metrics"] => get_only(&parts.method).map(|_| health::metrics(state)),
+        ["metrics"] => {
+            get_only(&parts.method)?;
+            Ok(health::metrics(state).await)
+        }
         ["api", rest @ ..] => {
             let body = read_body(&parts.headers, body, state.config.max_payload_bytes()).await?;
             let principal = auth::authenticate(state, &parts.headers)?;
