@@ -56,6 +56,9 @@ pub struct Lane {
     pub head: Option<(String, u64)>,
     /// Ordered lanes: every delivery up to this id is final.
     pub watermark: Option<String>,
+    /// Ordered lanes: a delivery older than the head in flight arrived; when the head is
+    /// final, look from the start instead of moving the watermark past it.
+    rewind_after_flight: bool,
     limiter: DefaultDirectRateLimiter,
     limiter_rate: u32,
 }
@@ -81,14 +84,28 @@ impl Lane {
         if self.watermark.as_deref().is_some_and(|w| delivery_id <= w) {
             self.watermark = None;
         }
-        if self.in_flight == 0
-            && self
-                .head
-                .as_ref()
-                .is_some_and(|(h, _)| delivery_id < h.as_str())
+        if self
+            .head
+            .as_ref()
+            .is_some_and(|(h, _)| delivery_id < h.as_str())
         {
-            self.head = None;
+            if self.in_flight == 0 {
+                self.head = None;
+            } else {
+                self.rewind_after_flight = true;
+            }
         }
+    }
+
+    /// Ordered lanes: the head `closed_id` is final; the next head lookup starts after it,
+    /// unless an older delivery arrived meanwhile (then from the start).
+    pub fn head_closed(&mut self, closed_id: &str) {
+        self.watermark = if std::mem::take(&mut self.rewind_after_flight) {
+            None
+        } else {
+            Some(closed_id.to_string())
+        };
+        self.head = None;
     }
 
     pub fn new(webhook: Arc<Webhook>) -> Lane {
@@ -103,6 +120,7 @@ impl Lane {
             wake_at: None,
             head: None,
             watermark: None,
+            rewind_after_flight: false,
             limiter: limiter(rate),
             limiter_rate: rate,
         }
@@ -313,6 +331,18 @@ mod tests {
         lane.rewind_if_behind("dlv_04");
         assert_eq!(lane.watermark, None);
         assert_eq!(lane.head, None, "the earlier delivery must become the head");
+
+        // Older than a head in flight: the watermark does not move past it afterwards.
+        lane.head = Some(("dlv_07".into(), 0));
+        lane.in_flight = 1;
+        lane.rewind_if_behind("dlv_03");
+        assert_eq!(lane.head.as_ref().map(|h| h.0.as_str()), Some("dlv_07"));
+        lane.in_flight = 0;
+        lane.head_closed("dlv_07");
+        assert_eq!(lane.watermark, None, "dlv_03 must still be found");
+        lane.head = Some(("dlv_08".into(), 0));
+        lane.head_closed("dlv_08");
+        assert_eq!(lane.watermark.as_deref(), Some("dlv_08"));
 
         let mut unordered = Lane::new(webhook(1000, false));
         unordered.watermark = Some("dlv_05".into());

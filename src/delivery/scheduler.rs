@@ -407,8 +407,7 @@ impl Scheduler {
         let change = lane.record(&done, now, &self.ctx.config.delivery);
         if lane.webhook.ordered {
             if done.closed {
-                lane.watermark = Some(done.delivery_id.clone());
-                lane.head = None;
+                lane.head_closed(&done.delivery_id);
             } else if let Some(due) = done.next_due {
                 lane.head = Some((done.delivery_id.clone(), due));
             }
