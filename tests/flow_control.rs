@@ -9,15 +9,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 
-const CATALOG: &str = r#"
-[[event_types]]
-name = "job.created"
-category = "Job"
-"#;
-
 fn daemon_for(rx: &TestReceiver, extra: &str) -> TestDaemon {
     TestDaemon::builder()
-        .config_extra(CATALOG)
+        .config_extra(JOB_CATALOG)
         .delivering_to(rx)
         .config_extra("[delivery]\nretry_schedule_secs = [0.3, 0.3, 0.3, 0.3, 0.3, 0.3]")
         .config_extra(extra)

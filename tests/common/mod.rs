@@ -10,6 +10,13 @@
 #![allow(dead_code)]
 #![allow(unused_imports)]
 
+/// A one-type catalog (`job.created`) for tests that subscribe to `job.*`.
+pub const JOB_CATALOG: &str = r#"
+[[event_types]]
+name = "job.created"
+category = "Job"
+"#;
+
 pub mod api;
 pub mod daemon;
 pub mod https;
