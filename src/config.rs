@@ -412,6 +412,15 @@ mod tests {
         assert!(e.to_string().contains("storage.cache_mb"), "{e}");
         let e = Config::parse("[delivery]\nallowed_networks = [\"nonsense\"]\n").unwrap_err();
         assert!(e.to_string().contains("allowed_networks"), "{e}");
+        let e = Config::parse("[storage]\ncommit_gap_ms = 500\n").unwrap_err();
+        assert!(e.to_string().contains("storage.commit_gap_ms"), "{e}");
+    }
+
+    #[test]
+    fn commit_gap_defaults_to_two_ms_and_may_be_zero() {
+        assert_eq!(Config::parse("").unwrap().storage.commit_gap_ms, 2.0);
+        let c = Config::parse("[storage]\ncommit_gap_ms = 0\n").unwrap();
+        assert_eq!(c.storage.commit_gap_ms, 0.0);
     }
 
     #[test]
