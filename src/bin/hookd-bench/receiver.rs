@@ -48,6 +48,13 @@ impl Receipts {
         self.lock().len() as u64
     }
 
+    /// How many of `pairs` have not been received, checked in place (no copy of the map:
+    /// the wait loop asks this every 100 ms with up to a million receipts).
+    pub fn count_missing(&self, pairs: impl Iterator<Item = (u16, u128)>) -> u64 {
+        let seen = self.lock();
+        pairs.filter(|p| !seen.contains_key(p)).count() as u64
+    }
+
     /// Copies the receipts out (for the report, after the run).
     pub fn snapshot(&self) -> HashMap<(u16, u128), Receipt> {
         self.lock().clone()

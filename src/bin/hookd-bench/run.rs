@@ -147,16 +147,11 @@ pub async fn wait_delivered(
 }
 
 fn missing(receipts: &Receipts, load: &LoadResult, webhooks: &[u16]) -> u64 {
-    let seen = receipts.snapshot();
-    let mut missing = 0;
-    for a in &load.accepted {
-        for w in webhooks {
-            if !seen.contains_key(&(*w, a.event)) {
-                missing += 1;
-            }
-        }
-    }
-    missing
+    receipts.count_missing(
+        load.accepted
+            .iter()
+            .flat_map(|a| webhooks.iter().map(move |w| (*w, a.event))),
+    )
 }
 
 /// The figures every delivering scenario reports: ingest rate and latency, delivery rate,
