@@ -2,7 +2,7 @@
 //! SIGTERM/SIGINT, then shuts down in order (stop accepting, let attempts finish, flush).
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +18,18 @@ use crate::ops;
 use crate::signing::{key_hash, new_api_key};
 use crate::store::Store;
 
-/// Where sled keeps its files, inside `storage.data_dir`.
-pub fn sled_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("sled")
+/// Refuse a data dir written by an earlier build on sled: its format cannot be read, and
+/// starting empty beside it would look like data loss.
+fn refuse_sled_data(data_dir: &Path) -> anyhow::Result<()> {
+    let old = data_dir.join("sled");
+    if old.exists() {
+        bail!(
+            "{} holds a database of an earlier hookd build (sled), which this build cannot read; \
+             move it away (or choose another storage.data_dir) to start with empty storage",
+            old.display()
+        );
+    }
+    Ok(())
 }
 
 /// Run the daemon until a signal; `Ok` means a clean shutdown (exit 0).
@@ -29,8 +38,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = config.storage.data_dir.clone();
     create_private_dir(&data_dir)?;
     let (operator_key_hash, key_origin) = operator_key(&config, &data_dir)?;
+    refuse_sled_data(&data_dir)?;
     let store = Store::open(
-        &sled_dir(&data_dir),
+        &crate::store::db_dir(&data_dir),
         config.storage.cache_mb,
         Duration::from_secs_f64(config.storage.commit_gap_ms / 1000.0),
     )
@@ -109,6 +119,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     sweeper.abort();
     if let Some(w) = watchdog {
         w.abort();
+    }
+    if let Err(reason) = store.health() {
+        // Nothing written since the failure was acknowledged, and a sync now could not be
+        // trusted: there is nothing left to flush. What was acknowledged is on disk.
+        tracing::warn!(%reason, "storage had failed; exiting without a final flush");
+        return Ok(());
     }
     let flushed = tokio::task::spawn_blocking(move || store.flush_blocking()).await;
     match flushed {

@@ -13,9 +13,14 @@ pub fn healthz() -> Response<Full<Bytes>> {
     json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
-/// Ready: storage open and not shutting down.
+/// Ready: storage open and accepting writes, and not shutting down.
 pub fn readyz(state: &AppState) -> Response<Full<Bytes>> {
-    if state.is_shutting_down() {
+    if let Err(reason) = state.store.health() {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"status": "storage_failed", "reason": reason}),
+        )
+    } else if state.is_shutting_down() {
         json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &serde_json::json!({"status": "shutting_down"}),

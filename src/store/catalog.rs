@@ -7,7 +7,9 @@ use crate::model::EventType;
 impl Store {
     /// Insert or replace one catalog entry, durably.
     pub async fn put_event_type(&self, et: &EventType) -> Result<(), StoreError> {
-        self.t.event_types.insert(et.name.as_bytes(), encode(et))?;
+        let mut batch = self.batch()?;
+        batch.insert(&self.t.event_types, et.name.as_bytes(), encode(et));
+        self.commit(batch)?;
         self.durable().await
     }
 
@@ -15,11 +17,11 @@ impl Store {
     /// name (the config file is the source of truth for what it names); entries added over
     /// the API and absent here are kept.
     pub fn seed_event_types(&self, types: &[EventType]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = self.batch()?;
         for et in types {
-            batch.insert(et.name.as_bytes(), encode(et));
+            batch.insert(&self.t.event_types, et.name.as_bytes(), encode(et));
         }
-        self.t.event_types.apply_batch(batch)?;
+        self.commit(batch)?;
         self.flush_blocking()
     }
 
@@ -37,20 +39,18 @@ impl Store {
 
     /// The whole catalog, by name.
     pub fn list_event_types(&self) -> Result<Vec<EventType>, StoreError> {
-        self.t
-            .event_types
-            .iter()
-            .values()
-            .map(|v| decode(&v?))
-            .collect()
+        super::decode_values(self.t.event_types.iter())
     }
 
     /// `false` if there was no such entry.
     pub async fn delete_event_type(&self, name: &str) -> Result<bool, StoreError> {
-        let found = self.t.event_types.remove(name.as_bytes())?.is_some();
-        if found {
-            self.durable().await?;
+        if !self.t.event_types.contains_key(name.as_bytes())? {
+            return Ok(false);
         }
-        Ok(found)
+        let mut batch = self.batch()?;
+        batch.remove(&self.t.event_types, name.as_bytes());
+        self.commit(batch)?;
+        self.durable().await?;
+        Ok(true)
     }
 }

@@ -1,4 +1,4 @@
-//! How values are laid out in sled: one format-version byte, then postcard.
+//! How values are laid out in storage: one format-version byte, then postcard.
 //!
 //! Why the byte: postcard is not self-describing, so a struct that gains a field cannot
 //! read old bytes. The version byte lets a later release decode v1 values with the v1

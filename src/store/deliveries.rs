@@ -28,16 +28,25 @@ fn parse_entry(key: &[u8], value: &[u8]) -> Option<DueEntry> {
 /// Add a delivery to a batch, moving its schedule entry from `old_due` to its
 /// `next_attempt_at` (none when final). The invariant "an open delivery has exactly one
 /// schedule entry" is kept here and only here.
-pub(super) fn stage_delivery(batch: &mut sled::Batch, d: &Delivery, old_due: Option<u64>) {
+pub(super) fn stage_delivery(
+    t: &super::Keyspaces,
+    batch: &mut fjall::OwnedWriteBatch,
+    d: &Delivery,
+    old_due: Option<u64>,
+) {
     if let Some(old) = old_due {
         if Some(old) != d.next_attempt_at {
-            batch.remove(keys::schedule(old, &d.id));
+            batch.remove(&t.schedule, keys::schedule(old, &d.id));
         }
     }
     if let Some(due) = d.next_attempt_at {
-        batch.insert(keys::schedule(due, &d.id), d.webhook_id.as_bytes());
+        batch.insert(
+            &t.schedule,
+            keys::schedule(due, &d.id),
+            d.webhook_id.as_bytes(),
+        );
     }
-    batch.insert(keys::one(DELIVERY, &d.id), encode(d));
+    batch.insert(&t.data, keys::one(DELIVERY, &d.id), encode(d));
 }
 
 /// Filters of `GET /api/webhooks/{id}/deliveries`.
@@ -74,10 +83,9 @@ impl Store {
         d: &Delivery,
         old_due: Option<u64>,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        stage_delivery(&mut batch, d, old_due);
-        self.t.data.apply_batch(batch)?;
-        Ok(())
+        let mut batch = self.batch()?;
+        stage_delivery(&self.t, &mut batch, d, old_due);
+        self.commit(batch)
     }
 
     /// Save a new or changed delivery with its index entries (a replay may create one),
@@ -87,11 +95,19 @@ impl Store {
         d: &Delivery,
         old_due: Option<u64>,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        stage_delivery(&mut batch, d, old_due);
-        batch.insert(keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id), &[]);
-        batch.insert(keys::two(EVENT_DELIVERY, &d.event_id, &d.id), &[]);
-        self.t.data.apply_batch(batch)?;
+        let mut batch = self.batch()?;
+        stage_delivery(&self.t, &mut batch, d, old_due);
+        batch.insert(
+            &self.t.data,
+            keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id),
+            [],
+        );
+        batch.insert(
+            &self.t.data,
+            keys::two(EVENT_DELIVERY, &d.event_id, &d.id),
+            [],
+        );
+        self.commit(batch)?;
         self.durable().await
     }
 
@@ -110,8 +126,8 @@ impl Store {
         };
         let mut out = Vec::new();
         let mut more = false;
-        for key in self.t.data.range(start..end).keys().rev() {
-            let Some(d) = self.get_delivery(&keys::second(&key?))? else {
+        for item in self.t.data.range(start..end).rev() {
+            let Some(d) = self.get_delivery(&keys::second(&item.key()?))? else {
                 continue;
             };
             if !filter.accepts(&d) {
@@ -134,13 +150,8 @@ impl Store {
     /// Every delivery of an event, oldest first.
     pub fn event_deliveries(&self, event_id: &str) -> Result<Vec<Delivery>, StoreError> {
         let mut out = Vec::new();
-        for key in self
-            .t
-            .data
-            .scan_prefix(keys::prefix(EVENT_DELIVERY, event_id))
-            .keys()
-        {
-            if let Some(d) = self.get_delivery(&keys::second(&key?))? {
+        for item in self.t.data.prefix(keys::prefix(EVENT_DELIVERY, event_id)) {
+            if let Some(d) = self.get_delivery(&keys::second(&item.key()?))? {
                 out.push(d);
             }
         }
@@ -163,8 +174,8 @@ impl Store {
             None => keys::prefix(WEBHOOK_DELIVERY, webhook_id),
         };
         let end = keys::prefix_end(keys::prefix(WEBHOOK_DELIVERY, webhook_id));
-        for key in self.t.data.range(start..end).keys() {
-            if let Some(d) = self.get_delivery(&keys::second(&key?))? {
+        for item in self.t.data.range(start..end) {
+            if let Some(d) = self.get_delivery(&keys::second(&item.key()?))? {
                 if d.status.is_open() {
                     return Ok(Some(d));
                 }
@@ -194,8 +205,8 @@ impl Store {
             None => vec![SCHEDULE + 1],
         };
         let mut out = Vec::new();
-        for item in self.t.data.range(start..end).take(limit) {
-            let (k, v) = item?;
+        for item in self.t.schedule.range(start..end).take(limit) {
+            let (k, v) = item.into_inner()?;
             if let Some(e) = parse_entry(&k, &v) {
                 out.push(e);
             }
@@ -217,11 +228,11 @@ impl Store {
             Some(a) => keys::schedule_at(a),
             None => vec![SCHEDULE + 1],
         };
-        self.t.data.range(start..vec![SCHEDULE + 1]).count()
+        self.t.schedule.range(start..vec![SCHEDULE + 1]).count()
     }
 
     /// How many deliveries are owed an attempt.
     pub fn schedule_len(&self) -> usize {
-        self.t.data.scan_prefix([SCHEDULE]).count()
+        self.t.schedule.prefix([SCHEDULE]).count()
     }
 }

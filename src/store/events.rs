@@ -37,13 +37,26 @@ fn stripe(key: &[u8]) -> &'static Mutex<()> {
 }
 
 /// Add the event with its deliveries, index entries and schedule entries to a batch.
-fn stage(batch: &mut sled::Batch, event: &Event, deliveries: &[Delivery]) {
-    batch.insert(keys::one(EVENT, &event.id), encode(event));
-    batch.insert(keys::two(TENANT_EVENT, &event.tenant_id, &event.id), &[]);
+fn stage(
+    t: &super::Keyspaces,
+    batch: &mut fjall::OwnedWriteBatch,
+    event: &Event,
+    deliveries: &[Delivery],
+) {
+    batch.insert(&t.data, keys::one(EVENT, &event.id), encode(event));
+    batch.insert(
+        &t.data,
+        keys::two(TENANT_EVENT, &event.tenant_id, &event.id),
+        [],
+    );
     for d in deliveries {
-        super::deliveries::stage_delivery(batch, d, None);
-        batch.insert(keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id), &[]);
-        batch.insert(keys::two(EVENT_DELIVERY, &d.event_id, &d.id), &[]);
+        super::deliveries::stage_delivery(t, batch, d, None);
+        batch.insert(
+            &t.data,
+            keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id),
+            [],
+        );
+        batch.insert(&t.data, keys::two(EVENT_DELIVERY, &d.event_id, &d.id), []);
     }
 }
 
@@ -72,10 +85,10 @@ impl Store {
         deliveries: &[Delivery],
         idempotency_key: Option<&str>,
     ) -> Result<IngestOutcome, StoreError> {
-        let mut batch = sled::Batch::default();
-        stage(&mut batch, event, deliveries);
+        let mut batch = self.batch()?;
+        stage(&self.t, &mut batch, event, deliveries);
         let Some(k) = idempotency_key else {
-            self.t.data.apply_batch(batch)?;
+            self.commit(batch)?;
             return Ok(IngestOutcome::Created);
         };
         let idem_key = keys::two(IDEMPOTENCY, &event.tenant_id, k);
@@ -88,6 +101,7 @@ impl Store {
             });
         }
         batch.insert(
+            &self.t.data,
             idem_key,
             encode(&IdempotencyRecord {
                 event_id: event.id.clone(),
@@ -95,7 +109,7 @@ impl Store {
                 created_at: event.created_at,
             }),
         );
-        self.t.data.apply_batch(batch)?;
+        self.commit(batch)?;
         Ok(IngestOutcome::Created)
     }
 
@@ -121,13 +135,8 @@ impl Store {
         until_ms: u64,
     ) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        for key in self
-            .t
-            .data
-            .scan_prefix(keys::prefix(TENANT_EVENT, tenant_id))
-            .keys()
-        {
-            let id = keys::second(&key?);
+        for item in self.t.data.prefix(keys::prefix(TENANT_EVENT, tenant_id)) {
+            let id = keys::second(&item.key()?);
             let ms = super::id_time_ms(&id).unwrap_or(0);
             if ms > until_ms {
                 break;
@@ -139,50 +148,49 @@ impl Store {
         Ok(out)
     }
 
-    /// Remove one event with its deliveries, their schedule entries and index entries,
-    /// in one batch.
-    pub(super) fn remove_event(&self, tenant_id: &str, event_id: &str) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for key in self
-            .t
-            .data
-            .scan_prefix(keys::prefix(EVENT_DELIVERY, event_id))
-            .keys()
-        {
-            let key = key?;
+    /// Stage the removal of one event with its deliveries, their schedule entries and
+    /// index entries (blind removes: nothing is read but the event's delivery index).
+    pub(super) fn stage_remove_event(
+        &self,
+        batch: &mut fjall::OwnedWriteBatch,
+        tenant_id: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
+        for item in self.t.data.prefix(keys::prefix(EVENT_DELIVERY, event_id)) {
+            let key = item.key()?;
             if let Some(d) = self.get_delivery(&keys::second(&key))? {
                 if let Some(due) = d.next_attempt_at {
-                    batch.remove(keys::schedule(due, &d.id));
+                    batch.remove(&self.t.schedule, keys::schedule(due, &d.id));
                 }
-                batch.remove(keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id));
-                batch.remove(keys::one(super::keys::DELIVERY, &d.id));
+                batch.remove(
+                    &self.t.data,
+                    keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id),
+                );
+                batch.remove(&self.t.data, keys::one(super::keys::DELIVERY, &d.id));
             }
-            batch.remove(key);
+            batch.remove(&self.t.data, key);
         }
-        batch.remove(keys::one(EVENT, event_id));
-        batch.remove(keys::two(TENANT_EVENT, tenant_id, event_id));
-        self.t.data.apply_batch(batch)?;
+        batch.remove(&self.t.data, keys::one(EVENT, event_id));
+        batch.remove(&self.t.data, keys::two(TENANT_EVENT, tenant_id, event_id));
         Ok(())
     }
 
-    /// Remove every event and idempotency key of a tenant (tenant deletion).
+    /// Remove every event and idempotency key of a tenant (tenant deletion), in batches
+    /// of a few hundred events.
     pub(super) fn purge_tenant_events(&self, tenant_id: &str) -> Result<(), StoreError> {
-        for key in self
-            .t
-            .data
-            .scan_prefix(keys::prefix(TENANT_EVENT, tenant_id))
-            .keys()
-        {
-            self.remove_event(tenant_id, &keys::second(&key?))?;
+        let mut batch = self.batch()?;
+        let mut staged = 0;
+        for item in self.t.data.prefix(keys::prefix(TENANT_EVENT, tenant_id)) {
+            self.stage_remove_event(&mut batch, tenant_id, &keys::second(&item.key()?))?;
+            staged += 1;
+            if staged == 256 {
+                self.commit(std::mem::replace(&mut batch, self.batch()?))?;
+                staged = 0;
+            }
         }
-        for key in self
-            .t
-            .data
-            .scan_prefix(keys::prefix(IDEMPOTENCY, tenant_id))
-            .keys()
-        {
-            self.t.data.remove(key?)?;
+        for item in self.t.data.prefix(keys::prefix(IDEMPOTENCY, tenant_id)) {
+            batch.remove(&self.t.data, item.key()?);
         }
-        Ok(())
+        self.commit(batch)
     }
 }

@@ -1,7 +1,7 @@
-//! Key layout of the `data` tree, where every high-volume record lives so that one
-//! `sled::Batch` (atomic, no read-before-write) can write an event with all its
-//! deliveries, or an attempt with its schedule move. Each key starts with a one-byte
-//! namespace; `/` below is a 0x00 byte.
+//! Key layout of the hot keyspaces: `data`, where every high-volume record lives, and
+//! `schedule`. One fjall batch (atomic across keyspaces, blind writes: no
+//! read-before-write) writes an event with all its deliveries, or an attempt with its
+//! schedule move. Each key starts with a one-byte namespace; `/` below is a 0x00 byte.
 //!
 //! | prefix | key | value |
 //! |---|---|---|
@@ -11,7 +11,7 @@
 //! | `D` | dlv_id | Delivery |
 //! | `W` | wh_id / dlv_id | () — a webhook's log in time order |
 //! | `V` | evt_id / dlv_id | () — an event's deliveries |
-//! | `S` | due ms (u64 BE) ++ dlv_id | wh_id — what is owed an attempt, by due time |
+//! | `S` | due ms (u64 BE) ++ dlv_id | wh_id — what is owed an attempt, by due time (in `schedule`) |
 
 pub const EVENT: u8 = b'E';
 pub const TENANT_EVENT: u8 = b'T';

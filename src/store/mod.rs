@@ -1,10 +1,11 @@
-//! Storage: the only module that touches sled.
+//! Storage: the only module that touches fjall.
 //!
-//! One sled database in `storage.data_dir/db`, one tree per kind of record plus index
-//! trees. Every value is `codec`-encoded. Writes that must be atomic together go through
-//! one multi-tree sled transaction; a write is acknowledged only after
-//! [`Committer::durable`] (group commit + fdatasync). Key layouts are documented on each
-//! tree below; ids are ULIDs, so id order is creation order.
+//! One fjall database in `storage.data_dir/db`, one keyspace (an LSM tree of its own; all
+//! share one journal) per family of records. Every value is `codec`-encoded. Writes that
+//! must be atomic together are one fjall `WriteBatch`, which may span keyspaces; a write is
+//! acknowledged only after [`Store::durable`] (group commit: one journal `fdatasync` for
+//! every writer waiting). Key layouts are documented on each keyspace below; ids are
+//! ULIDs, so id order is creation order. No fjall type appears in this module's interface.
 
 mod catalog;
 pub mod codec;
@@ -18,21 +19,28 @@ mod webhooks;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-pub use commit::Committer;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+
 pub use deliveries::{DeliveryFilter, DueEntry};
 pub use events::IngestOutcome;
 pub use retention::PurgeStats;
 
 use crate::model::Webhook;
+use commit::Committer;
 
 /// A storage failure or a storage-level rule violation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The engine failed a read or a write (the text says which and why).
     #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
+    Engine(String),
+    /// A write or a sync failed earlier: nothing written since can be trusted to reach the
+    /// disk, so every write is refused until hookd is restarted.
+    #[error("storage is unavailable after a failed write or sync ({0}); restart hookd once the cause (disk full, I/O error) is fixed")]
+    Poisoned(String),
     #[error("storage I/O error: {0}")]
     Io(String),
     #[error("corrupt stored value: {0}")]
@@ -44,39 +52,41 @@ pub enum StoreError {
     NotFound,
 }
 
-impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
-    fn from(e: sled::transaction::TransactionError<StoreError>) -> Self {
+impl From<fjall::Error> for StoreError {
+    fn from(e: fjall::Error) -> Self {
         match e {
-            sled::transaction::TransactionError::Abort(e) => e,
-            sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+            fjall::Error::Poisoned => StoreError::Poisoned("the database refused the write".into()),
+            other => StoreError::Engine(format!("{other:?}")),
         }
     }
 }
 
-/// Abort a sled transaction with one of our errors.
-fn abort<T>(e: StoreError) -> sled::transaction::ConflictableTransactionResult<T, StoreError> {
-    Err(sled::transaction::ConflictableTransactionError::Abort(e))
+/// Where the database lives inside `storage.data_dir`.
+pub fn db_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("db")
 }
 
-/// The trees. The cold, low-volume records each have a tree (`/` is a 0x00 byte); the
-/// high-volume ones share `data`, laid out in `keys.rs`, so that each hot write is one
-/// atomic batch.
+/// The keyspaces. Cold, low-volume records each have one; the high-volume ones share
+/// `data` (laid out in `keys.rs`) except the schedule, whose entries live a few seconds
+/// and are removed again, so its tombstones stay out of the log's way.
 #[derive(Clone)]
-struct Trees {
+struct Keyspaces {
     /// `ten_id` → Tenant
-    tenants: sled::Tree,
+    tenants: Keyspace,
     /// sha256(key) → ApiKey
-    keys: sled::Tree,
+    keys: Keyspace,
     /// `ten_id/key_id` → sha256(key)
-    tenant_keys: sled::Tree,
+    tenant_keys: Keyspace,
     /// `wh_id` → Webhook
-    webhooks: sled::Tree,
+    webhooks: Keyspace,
     /// `ten_id/url` → wh_id (a URL is unique within a tenant)
-    webhook_urls: sled::Tree,
+    webhook_urls: Keyspace,
     /// name → EventType
-    event_types: sled::Tree,
-    /// events, deliveries, schedule, indexes, idempotency keys: see `keys.rs`
-    data: sled::Tree,
+    event_types: Keyspace,
+    /// events, deliveries, their indexes, idempotency keys: see `keys.rs`
+    data: Keyspace,
+    /// `S ++ due ms ++ dlv_id` → wh_id: what is owed an attempt, by due time
+    schedule: Keyspace,
 }
 
 /// The creation time encoded in a ULID-based id (`evt_01...`).
@@ -88,12 +98,16 @@ fn id_time_ms(id: &str) -> Option<u64> {
 /// The storage handle; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    t: Trees,
+    db: Database,
+    t: Keyspaces,
     committer: Committer,
-    /// Every webhook, by tenant, kept in step with the `webhooks` tree by the writes in
-    /// `webhooks.rs`: fan-out on ingest reads this instead of scanning sled per event.
+    /// Every webhook, by tenant, kept in step with the `webhooks` keyspace by the writes in
+    /// `webhooks.rs`: fan-out on ingest reads this instead of reading storage per event.
     webhook_cache: Arc<RwLock<HashMap<String, Vec<Arc<Webhook>>>>>,
+    /// Serialises the check-then-write of cold records (a webhook's unique URL, a key's
+    /// tenant): fjall batches are atomic but do not read, so the check and the batch run
+    /// under this lock. Cold writes are rare; hot writes never take it.
+    meta_lock: Arc<Mutex<()>>,
 }
 
 /// `a/b` as an index key (0x00 separator: ids and names never contain it).
@@ -110,48 +124,85 @@ fn prefix_key(a: &str) -> Vec<u8> {
     join_key(a, "")
 }
 
+/// Memory given to each part of fjall out of `storage.cache_mb`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MemoryBudget {
+    /// The block cache (decoded blocks of the on-disk tables), shared by every keyspace.
+    cache_bytes: u64,
+    /// The most one hot keyspace's memtable holds before it is sealed and flushed.
+    hot_memtable_bytes: u64,
+    /// The same for a cold keyspace (tenants, keys, webhooks, catalog).
+    cold_memtable_bytes: u64,
+}
+
+impl MemoryBudget {
+    /// Half of the budget is block cache; the rest is write buffers. fjall keeps an active
+    /// memtable and at most four sealed ones per keyspace (it stalls writers beyond that),
+    /// so the two hot keyspaces get a tenth of the budget each as memtable size and the six
+    /// cold ones 1 MiB at most: worst case cache + 5 × (2 hot + 6 cold) memtables stays
+    /// near the budget, and the usual case (one active memtable each) far below it.
+    fn from_cache_mb(cache_mb: u64) -> MemoryBudget {
+        let total = cache_mb.max(4) * 1024 * 1024;
+        MemoryBudget {
+            cache_bytes: total / 2,
+            hot_memtable_bytes: (total / 10).max(512 * 1024),
+            cold_memtable_bytes: (total / 64).clamp(64 * 1024, 1024 * 1024),
+        }
+    }
+}
+
 impl Store {
-    /// Open (or create) the database in `dir` with a page cache of `cache_mb` MiB.
+    /// Open (or create) the database in `dir`, bounding fjall's memory by `cache_mb` MiB.
     /// Only one process may open a database: a second gets a clear error.
-    /// `commit_gap` is the group committer's least pause between flushes (see `commit.rs`).
+    /// `commit_gap` is the group committer's least pause between syncs (see `commit.rs`).
     pub fn open(dir: &Path, cache_mb: u64, commit_gap: Duration) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_mb * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput)
-            // We make writes durable ourselves (group commit); no background flusher.
-            .flush_every_ms(None)
+        let budget = MemoryBudget::from_cache_mb(cache_mb);
+        let db = Database::builder(dir)
+            .cache_size(budget.cache_bytes)
+            // Only the committer makes the journal durable (group commit); no write syncs
+            // or flushes on its own.
+            .manual_journal_persist(true)
+            // Journals beyond this force memtable flushes: a restart replays at most this.
+            .max_journaling_size(64 * 1024 * 1024)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Io(format!(
-                        "the database in {} is in use by another hookd process",
-                        dir.display()
-                    ))
-                }
+                fjall::Error::Locked => StoreError::Io(format!(
+                    "the database in {} is in use by another hookd process",
+                    dir.display()
+                )),
                 other => StoreError::Io(format!(
-                    "cannot open the database in {}: {other}",
+                    "cannot open the database in {}: {other:?}",
                     dir.display()
                 )),
             })?;
-        let tree = |name: &str| db.open_tree(name);
-        let t = Trees {
-            tenants: tree("tenants")?,
-            keys: tree("keys")?,
-            tenant_keys: tree("tenant_keys")?,
-            webhooks: tree("webhooks")?,
-            webhook_urls: tree("webhook_urls")?,
-            event_types: tree("event_types")?,
-            data: tree("data")?,
+        let hot = budget.hot_memtable_bytes;
+        let cold = budget.cold_memtable_bytes;
+        let ks = |name: &str, memtable: u64| {
+            db.keyspace(name, || {
+                KeyspaceCreateOptions::default()
+                    .manual_journal_persist(true)
+                    .max_memtable_size(memtable)
+            })
         };
-        let committer = Committer::start(db.clone(), dir, commit_gap)?;
+        let t = Keyspaces {
+            tenants: ks("tenants", cold)?,
+            keys: ks("keys", cold)?,
+            tenant_keys: ks("tenant_keys", cold)?,
+            webhooks: ks("webhooks", cold)?,
+            webhook_urls: ks("webhook_urls", cold)?,
+            event_types: ks("event_types", cold)?,
+            data: ks("data", hot)?,
+            schedule: ks("schedule", hot)?,
+        };
+        let committer = Committer::start(db.clone(), commit_gap)?;
         let store = Store {
             db,
             t,
             committer,
             webhook_cache: Arc::default(),
+            meta_lock: Arc::default(),
         };
         store.load_webhook_cache()?;
         Ok(store)
@@ -172,15 +223,35 @@ impl Store {
         self.committer.durable_blocking()
     }
 
-    /// How many of sled's blob files (items over 128 KiB) the committer has synced.
-    pub fn blobs_synced(&self) -> u64 {
-        self.committer.blobs_synced()
+    /// `Err` with the reason once a write or sync has failed: from then on nothing is
+    /// written or acknowledged (for `/readyz`).
+    pub fn health(&self) -> Result<(), String> {
+        match self.committer.poisoned() {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
     }
 
-    /// Bytes the database occupies on disk (for metrics and benchmarks).
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+    /// A new atomic batch, refused at once when the store is poisoned (fjall would refuse
+    /// its commit too, but only after the caller did the work of filling it).
+    fn batch(&self) -> Result<fjall::OwnedWriteBatch, StoreError> {
+        if let Some(reason) = self.committer.poisoned() {
+            return Err(StoreError::Poisoned(reason));
+        }
+        Ok(self.db.batch())
     }
+
+    /// Commit a batch; a failure poisons the store (see `commit.rs`).
+    fn commit(&self, batch: fjall::OwnedWriteBatch) -> Result<(), StoreError> {
+        batch.commit().map_err(|e| self.committer.poison(e))
+    }
+}
+
+/// Decode every value of an iterator of fjall entries.
+fn decode_values<T: serde::de::DeserializeOwned>(
+    iter: impl Iterator<Item = fjall::Guard>,
+) -> Result<Vec<T>, StoreError> {
+    iter.map(|g| codec::decode(&g.value()?)).collect()
 }
 
 #[cfg(test)]
@@ -188,8 +259,8 @@ mod tests {
     use super::*;
 
     /// A copy of the database files as they are on disk now, opened on its own: what a
-    /// crash at this moment would leave (sled keeps unflushed writes in memory, and
-    /// dropping a store flushes, so reopening the original would prove nothing).
+    /// crash at this moment would leave (a dropped store persists its journal, so
+    /// reopening the original would prove nothing).
     fn open_disk_copy(dir: &Path) -> (tempfile::TempDir, Store) {
         let copy = tempfile::tempdir().unwrap();
         let status = std::process::Command::new("cp")
@@ -199,12 +270,22 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
+        // The copy carries the lock file of the live database; fjall locks it again.
         let store = Store::open(copy.path(), 16, std::time::Duration::ZERO).unwrap();
         (copy, store)
     }
 
-    /// 64 tasks write and wait for durability at once: all complete (no sled flush
-    /// deadlock) and every value is in the database files while it is still open.
+    fn event_type(name: String, sample: String) -> crate::model::EventType {
+        crate::model::EventType {
+            name,
+            category: "Test".into(),
+            description: String::new(),
+            sample,
+        }
+    }
+
+    /// 64 tasks write and wait for durability at once: all complete, and every value is
+    /// in the database files while the store is still open.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sixty_four_concurrent_writers_complete_and_are_durable() {
         let dir = tempfile::tempdir().unwrap();
@@ -215,12 +296,7 @@ mod tests {
                 let store = store.clone();
                 tasks.push(tokio::spawn(async move {
                     for j in 0..20u32 {
-                        let et = crate::model::EventType {
-                            name: format!("w{i}.e{j}"),
-                            category: "Test".into(),
-                            description: String::new(),
-                            sample: "{}".into(),
-                        };
+                        let et = event_type(format!("w{i}.e{j}"), "{}".into());
                         store.put_event_type(&et).await.unwrap();
                     }
                 }));
@@ -236,38 +312,41 @@ mod tests {
             let (_copy, on_disk) = open_disk_copy(dir.path());
             assert_eq!(on_disk.list_event_types().unwrap().len(), 64 * 20);
         }
-        // sled releases its lock when its last handle (held by background threads too)
-        // is dropped: retry the reopen briefly.
-        let mut reopened = Store::open(dir.path(), 16, std::time::Duration::ZERO);
-        for _ in 0..50 {
-            if reopened.is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            reopened = Store::open(dir.path(), 16, std::time::Duration::ZERO);
-        }
-        let store = reopened.unwrap();
+        let store = Store::open(dir.path(), 16, std::time::Duration::ZERO).unwrap();
         assert_eq!(store.list_event_types().unwrap().len(), 64 * 20);
     }
 
-    /// An item over 128 KiB goes to its own blob file, which sled never syncs: the
-    /// committer does, before a durable write is acknowledged.
+    /// A value of 300 KiB is in the files once `durable` returns, like a small one.
     #[tokio::test]
-    async fn values_over_128_kib_are_synced_before_durable_returns() {
+    async fn large_values_are_on_disk_when_durable_returns() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 16, std::time::Duration::ZERO).unwrap();
         let big = "x".repeat(300 * 1024);
-        let et = crate::model::EventType {
-            name: "big.sample".into(),
-            category: "Test".into(),
-            description: String::new(),
-            sample: format!("{{\"pad\":\"{big}\"}}"),
-        };
+        let et = event_type("big.sample".into(), format!("{{\"pad\":\"{big}\"}}"));
         store.put_event_type(&et).await.unwrap();
-        assert!(store.blobs_synced() >= 1, "no blob file was synced");
         let (_copy, on_disk) = open_disk_copy(dir.path());
         let types = on_disk.list_event_types().unwrap();
         assert_eq!(types.len(), 1);
         assert_eq!(types[0].sample.len(), et.sample.len());
+    }
+
+    /// A second open of the same directory (another hookd) is refused with a sentence.
+    #[test]
+    fn a_second_open_of_the_same_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path(), 8, std::time::Duration::ZERO).unwrap();
+        let err = Store::open(dir.path(), 8, std::time::Duration::ZERO)
+            .err()
+            .expect("second open succeeded");
+        assert!(err.to_string().contains("in use by another hookd"), "{err}");
+    }
+
+    #[test]
+    fn the_memory_budget_splits_cache_mb_between_cache_and_write_buffers() {
+        let b = MemoryBudget::from_cache_mb(64);
+        assert_eq!(b.cache_bytes, 32 * 1024 * 1024);
+        // Usual case: one active memtable per keyspace.
+        let usual = b.cache_bytes + 2 * b.hot_memtable_bytes + 6 * b.cold_memtable_bytes;
+        assert!(usual <= 64 * 1024 * 1024, "{usual}");
     }
 }

@@ -18,12 +18,13 @@ pub struct PurgeStats {
 
 impl Store {
     /// Purge up to `max` events created before `cutoff_ms` (oldest first), then make it
-    /// durable. Events are keyed by time-ordered ids, so the sweep reads only what is old.
+    /// durable. Events are keyed by time-ordered ids, so the sweep reads only what is old;
+    /// removals are blind and share one batch per sweep.
     pub async fn purge_before(&self, cutoff_ms: u64, max: usize) -> Result<PurgeStats, StoreError> {
         let mut stats = PurgeStats::default();
-        let mut old = Vec::new();
-        for item in self.t.data.scan_prefix([EVENT]) {
-            let (key, value) = item?;
+        let mut batch = self.batch()?;
+        for item in self.t.data.prefix([EVENT]) {
+            let (key, value) = item.into_inner()?;
             match super::id_time_ms(&keys::first(&key)) {
                 Some(t) if t < cutoff_ms => {}
                 _ => break,
@@ -37,25 +38,23 @@ impl Store {
                 stats.kept_open += 1;
                 continue;
             }
-            old.push(event);
-            if old.len() >= max {
+            self.stage_remove_event(&mut batch, &event.tenant_id, &event.id)?;
+            stats.events += 1;
+            if stats.events >= max {
                 break;
             }
         }
-        for e in &old {
-            self.remove_event(&e.tenant_id, &e.id)?;
-            stats.events += 1;
-        }
-        for item in self.t.data.scan_prefix([IDEMPOTENCY]) {
-            let (key, value) = item?;
+        for item in self.t.data.prefix([IDEMPOTENCY]) {
+            let (key, value) = item.into_inner()?;
             if let Ok(rec) = decode::<IdempotencyRecord>(&value) {
                 if rec.created_at < cutoff_ms {
-                    self.t.data.remove(key)?;
+                    batch.remove(&self.t.data, key);
                     stats.idempotency_keys += 1;
                 }
             }
         }
         if stats.events > 0 || stats.idempotency_keys > 0 {
+            self.commit(batch)?;
             self.durable().await?;
         }
         Ok(stats)

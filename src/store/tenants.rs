@@ -1,8 +1,5 @@
 //! Tenants and API keys.
 
-use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
-
 use super::codec::{decode, encode};
 use super::{join_key, prefix_key, Store, StoreError};
 use crate::model::{ApiKey, Tenant};
@@ -15,14 +12,15 @@ impl Store {
         key: &ApiKey,
         key_hash: &[u8; 32],
     ) -> Result<(), StoreError> {
-        (&self.t.tenants, &self.t.keys, &self.t.tenant_keys).transaction(
-            |(tenants, keys, tenant_keys)| {
-                tenants.insert(tenant.id.as_bytes(), encode(tenant))?;
-                keys.insert(&key_hash[..], encode(key))?;
-                tenant_keys.insert(join_key(&tenant.id, &key.id), &key_hash[..])?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            },
-        )?;
+        let mut batch = self.batch()?;
+        batch.insert(&self.t.tenants, tenant.id.as_bytes(), encode(tenant));
+        batch.insert(&self.t.keys, &key_hash[..], encode(key));
+        batch.insert(
+            &self.t.tenant_keys,
+            join_key(&tenant.id, &key.id),
+            &key_hash[..],
+        );
+        self.commit(batch)?;
         self.durable().await
     }
 
@@ -36,26 +34,25 @@ impl Store {
 
     /// Every tenant, oldest first.
     pub fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        self.t
-            .tenants
-            .iter()
-            .values()
-            .map(|v| decode(&v?))
-            .collect()
+        super::decode_values(self.t.tenants.iter())
     }
 
     /// Add a key to an existing tenant.
     pub async fn create_key(&self, key: &ApiKey, key_hash: &[u8; 32]) -> Result<(), StoreError> {
-        (&self.t.tenants, &self.t.keys, &self.t.tenant_keys).transaction(
-            |(tenants, keys, tenant_keys)| {
-                if tenants.get(key.tenant_id.as_bytes())?.is_none() {
-                    return super::abort(StoreError::NotFound);
-                }
-                keys.insert(&key_hash[..], encode(key))?;
-                tenant_keys.insert(join_key(&key.tenant_id, &key.id), &key_hash[..])?;
-                Ok(())
-            },
-        )?;
+        {
+            let _meta = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if self.t.tenants.get(key.tenant_id.as_bytes())?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let mut batch = self.batch()?;
+            batch.insert(&self.t.keys, &key_hash[..], encode(key));
+            batch.insert(
+                &self.t.tenant_keys,
+                join_key(&key.tenant_id, &key.id),
+                &key_hash[..],
+            );
+            self.commit(batch)?;
+        }
         self.durable().await
     }
 
@@ -67,8 +64,8 @@ impl Store {
     /// A tenant's keys (metadata only: values are never stored).
     pub fn list_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>, StoreError> {
         let mut out = Vec::new();
-        for item in self.t.tenant_keys.scan_prefix(prefix_key(tenant_id)) {
-            let (_, hash) = item?;
+        for item in self.t.tenant_keys.prefix(prefix_key(tenant_id)) {
+            let hash = item.value()?;
             if let Some(v) = self.t.keys.get(&hash)? {
                 out.push(decode(&v)?);
             }
@@ -79,20 +76,18 @@ impl Store {
     /// Revoke one key; `false` if the tenant has no such key.
     pub async fn revoke_key(&self, tenant_id: &str, key_id: &str) -> Result<bool, StoreError> {
         let index = join_key(tenant_id, key_id);
-        let found =
-            (&self.t.keys, &self.t.tenant_keys).transaction(
-                |(keys, tenant_keys)| match tenant_keys.remove(index.as_slice())? {
-                    Some(hash) => {
-                        keys.remove(hash)?;
-                        Ok::<_, ConflictableTransactionError<StoreError>>(true)
-                    }
-                    None => Ok(false),
-                },
-            )?;
-        if found {
-            self.durable().await?;
+        {
+            let _meta = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(hash) = self.t.tenant_keys.get(&index)? else {
+                return Ok(false);
+            };
+            let mut batch = self.batch()?;
+            batch.remove(&self.t.keys, hash);
+            batch.remove(&self.t.tenant_keys, index);
+            self.commit(batch)?;
         }
-        Ok(found)
+        self.durable().await?;
+        Ok(true)
     }
 
     /// Remove a tenant and all its data: keys, webhooks, events, deliveries, schedule
@@ -102,16 +97,20 @@ impl Store {
             return Ok(false);
         }
         // Keys first: from here on the tenant's keys no longer authenticate.
-        for item in self.t.tenant_keys.scan_prefix(prefix_key(tenant_id)) {
-            let (index, hash) = item?;
-            self.t.keys.remove(hash)?;
-            self.t.tenant_keys.remove(index)?;
+        let mut batch = self.batch()?;
+        for item in self.t.tenant_keys.prefix(prefix_key(tenant_id)) {
+            let (index, hash) = item.into_inner()?;
+            batch.remove(&self.t.keys, hash);
+            batch.remove(&self.t.tenant_keys, index);
         }
+        self.commit(batch)?;
         for wh in self.tenant_webhooks(tenant_id) {
             self.delete_webhook(tenant_id, &wh.id).await?;
         }
         self.purge_tenant_events(tenant_id)?;
-        self.t.tenants.remove(tenant_id.as_bytes())?;
+        let mut batch = self.batch()?;
+        batch.remove(&self.t.tenants, tenant_id.as_bytes());
+        self.commit(batch)?;
         self.durable().await?;
         Ok(true)
     }

@@ -2,11 +2,8 @@
 
 use std::sync::Arc;
 
-use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
-
 use super::codec::{decode, encode};
-use super::{abort, join_key, Store, StoreError};
+use super::{join_key, Store, StoreError};
 use crate::model::Webhook;
 
 fn url_taken(url: &str) -> StoreError {
@@ -23,8 +20,8 @@ impl Store {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         cache.clear();
-        for v in self.t.webhooks.iter().values() {
-            let wh: Webhook = decode(&v?)?;
+        for item in self.t.webhooks.iter() {
+            let wh: Webhook = decode(&item.value()?)?;
             cache
                 .entry(wh.tenant_id.clone())
                 .or_default()
@@ -83,15 +80,17 @@ impl Store {
     /// Create a webhook; `Conflict` if its URL is taken in the tenant.
     pub async fn create_webhook(&self, wh: &Webhook) -> Result<(), StoreError> {
         let url_key = join_key(&wh.tenant_id, &wh.url);
-        (&self.t.webhooks, &self.t.webhook_urls).transaction(|(webhooks, urls)| {
-            if urls.get(url_key.as_slice())?.is_some() {
-                return abort(url_taken(&wh.url));
+        {
+            let _meta = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if self.t.webhook_urls.get(&url_key)?.is_some() {
+                return Err(url_taken(&wh.url));
             }
-            urls.insert(url_key.as_slice(), wh.id.as_bytes())?;
-            webhooks.insert(wh.id.as_bytes(), encode(wh))?;
-            Ok(())
-        })?;
-        self.cache_put(wh);
+            let mut batch = self.batch()?;
+            batch.insert(&self.t.webhook_urls, url_key, wh.id.as_bytes());
+            batch.insert(&self.t.webhooks, wh.id.as_bytes(), encode(wh));
+            self.commit(batch)?;
+            self.cache_put(wh);
+        }
         self.durable().await
     }
 
@@ -106,24 +105,23 @@ impl Store {
     /// itself maintains (failure counters, breaker), made durable with the next commit.
     pub fn update_webhook_nowait(&self, wh: &Webhook) -> Result<(), StoreError> {
         let new_url_key = join_key(&wh.tenant_id, &wh.url);
-        (&self.t.webhooks, &self.t.webhook_urls).transaction(|(webhooks, urls)| {
-            let Some(old) = webhooks.get(wh.id.as_bytes())? else {
-                return abort(StoreError::NotFound);
-            };
-            let old: Webhook = decode(&old).map_err(ConflictableTransactionError::Abort)?;
-            if old.tenant_id != wh.tenant_id {
-                return abort(StoreError::NotFound);
+        let _meta = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(old) = self.get_webhook_any(&wh.id)? else {
+            return Err(StoreError::NotFound);
+        };
+        if old.tenant_id != wh.tenant_id {
+            return Err(StoreError::NotFound);
+        }
+        let mut batch = self.batch()?;
+        if old.url != wh.url {
+            if self.t.webhook_urls.get(&new_url_key)?.is_some() {
+                return Err(url_taken(&wh.url));
             }
-            if old.url != wh.url {
-                if urls.get(new_url_key.as_slice())?.is_some() {
-                    return abort(url_taken(&wh.url));
-                }
-                urls.remove(join_key(&old.tenant_id, &old.url))?;
-                urls.insert(new_url_key.as_slice(), wh.id.as_bytes())?;
-            }
-            webhooks.insert(wh.id.as_bytes(), encode(wh))?;
-            Ok(())
-        })?;
+            batch.remove(&self.t.webhook_urls, join_key(&old.tenant_id, &old.url));
+            batch.insert(&self.t.webhook_urls, new_url_key, wh.id.as_bytes());
+        }
+        batch.insert(&self.t.webhooks, wh.id.as_bytes(), encode(wh));
+        self.commit(batch)?;
         self.cache_put(wh);
         Ok(())
     }
@@ -169,22 +167,21 @@ impl Store {
     /// until retention purges it; its open deliveries are closed by the scheduler, which
     /// finds the webhook gone.
     pub async fn delete_webhook(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
-        let found = (&self.t.webhooks, &self.t.webhook_urls).transaction(|(webhooks, urls)| {
-            let Some(old) = webhooks.get(id.as_bytes())? else {
+        {
+            let _meta = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(old) = self.get_webhook_any(id)? else {
                 return Ok(false);
             };
-            let old: Webhook = decode(&old).map_err(ConflictableTransactionError::Abort)?;
             if old.tenant_id != tenant_id {
                 return Ok(false);
             }
-            webhooks.remove(id.as_bytes())?;
-            urls.remove(join_key(&old.tenant_id, &old.url))?;
-            Ok(true)
-        })?;
-        if found {
+            let mut batch = self.batch()?;
+            batch.remove(&self.t.webhooks, id.as_bytes());
+            batch.remove(&self.t.webhook_urls, join_key(&old.tenant_id, &old.url));
+            self.commit(batch)?;
             self.cache_remove(tenant_id, id);
-            self.durable().await?;
         }
-        Ok(found)
+        self.durable().await?;
+        Ok(true)
     }
 }
