@@ -57,35 +57,27 @@ function toast(message) {
 /** A modal question; resolves true when the person confirms. */
 function confirmDialog({ title, message, confirmLabel, danger }) {
   return new Promise((resolve) => {
-    let answer = false;
-    const cancel = h('button', { type: 'button', class: 'btn', onclick: () => dialogEl.close() }, 'Cancel');
-    const ok = h(
-      'button',
-      {
-        type: 'button',
-        class: danger ? 'btn danger solid' : 'btn primary',
-        onclick: () => {
-          answer = true;
-          dialogEl.close();
-        },
-      },
-      confirmLabel,
-    );
+    const opener = document.activeElement;
+    let done = false;
+    // The page behind becomes visible to assistive technology again at once, before the
+    // dialog's asynchronous close event.
+    const finish = (answer) => {
+      if (done) return;
+      done = true;
+      app.removeAttribute('aria-hidden');
+      if (dialogEl.open) dialogEl.close();
+      if (opener && opener.isConnected) opener.focus();
+      resolve(answer);
+    };
+    const cancel = h('button', { type: 'button', class: 'btn', onclick: () => finish(false) }, 'Cancel');
+    const ok = h('button', { type: 'button', class: danger ? 'btn danger solid' : 'btn primary', onclick: () => finish(true) }, confirmLabel);
     dialogEl.replaceChildren(
       h('h2', { id: 'confirm-title', text: title }),
       h('p', { id: 'confirm-message', text: message }),
       h('div', { class: 'row-actions' }, cancel, ok),
     );
-    const opener = document.activeElement;
-    dialogEl.addEventListener(
-      'close',
-      () => {
-        app.removeAttribute('aria-hidden');
-        if (opener && opener.isConnected) opener.focus();
-        resolve(answer);
-      },
-      { once: true },
-    );
+    // Escape closes the dialog without either button.
+    dialogEl.addEventListener('close', () => finish(false), { once: true });
     app.setAttribute('aria-hidden', 'true');
     dialogEl.showModal();
     (danger ? cancel : ok).focus();

@@ -151,7 +151,7 @@ export function formView(ctx, root, id) {
       const n = headerCount;
       const kIn = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'X-Api-Key', value: k, 'aria-label': `Header ${n}` });
       const vIn = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'value', value: v, 'aria-label': `Value ${n}` });
-      const rowEl = h('div', { class: 'header-row' }, kIn, vIn, h('button', { type: 'button', class: 'btn small ghost', onclick: () => { rowEl.remove(); }, 'aria-label': `Remove header ${n}` }, 'Remove'));
+      const rowEl = h('div', { class: 'header-row' }, kIn, vIn, h('button', { type: 'button', class: 'btn small ghost', onclick: () => { rowEl.remove(); }, 'aria-label': `Remove row ${n}` }, 'Remove'));
       headerRows.append(rowEl);
       return kIn;
     }
