@@ -263,14 +263,13 @@ mod tests {
 
     fn body(resp: Response<Full<Bytes>>) -> String {
         use http_body_util::BodyExt;
-        let bytes = futures_executor(resp.into_body().collect());
-        String::from_utf8_lossy(&bytes.to_bytes()).into_owned()
-    }
-
-    fn futures_executor<F: std::future::Future>(f: F) -> F::Output {
-        match tokio::runtime::Builder::new_current_thread().build() {
-            Ok(rt) => rt.block_on(f),
+        let rt = match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(rt) => rt,
             Err(e) => panic!("runtime: {e}"),
+        };
+        match rt.block_on(resp.into_body().collect()) {
+            Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+            Err(never) => match never {},
         }
     }
 

@@ -48,10 +48,12 @@ const ctx = {
   confirm: confirmDialog,
 };
 
+// One short message at a time, at the bottom; a newer one replaces the older.
+let toastTimer = null;
 function toast(message) {
-  const t = h('div', { class: 'toast', text: message });
-  toastsEl.append(t);
-  setTimeout(() => t.remove(), 5000);
+  clearTimeout(toastTimer);
+  toastsEl.replaceChildren(h('div', { class: 'toast', text: message }));
+  toastTimer = setTimeout(() => toastsEl.replaceChildren(), 4000);
 }
 
 /** A modal question; resolves true when the person confirms. */
@@ -116,7 +118,7 @@ function renderAccount() {
     ? (session && session.tenant_name) || 'Signed in'
     : 'Signed in with an API key';
   accountEl.replaceChildren(
-    h('span', { class: 'who', title: session ? `Session ends ${new Date(session.expires_at).toLocaleString()}` : undefined }, who),
+    h('span', { class: auth.mode() === 'key' ? 'who who-key' : 'who', title: session ? `Session ends ${new Date(session.expires_at).toLocaleString()}` : undefined }, who),
     h('button', { type: 'button', class: 'btn small', onclick: signOut }, 'Sign out'),
   );
 }
