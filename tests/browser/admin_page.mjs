@@ -79,6 +79,8 @@ async function waitFor(what, f, timeoutMs = 15000) {
 
 const shots = [];
 async function shot(page, name) {
+  // Passing notices ("Webhook deleted.") fade within 4 s; the screenshots show the page itself.
+  await page.locator('#toasts .toast').waitFor({ state: 'detached', timeout: 6000 }).catch(() => {});
   const path = join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   shots.push(path);

@@ -100,7 +100,13 @@ function focusHeading() {
 
 function route() {
   if (!auth.mode()) return;
-  const parts = (location.hash || '#/').replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  const parts = (location.hash || '#/').replace(/^#\/?/, '').split('/').map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
   if (parts[0] === 'new') mount(formView, null);
   else if (parts[0] === 'webhooks' && parts[1] && parts[2] === 'edit') mount(formView, parts[1]);
   else if (parts[0] === 'webhooks' && parts[1] && parts[2] === 'deliveries') mount(deliveriesView, parts[1]);
@@ -188,7 +194,7 @@ function showSignIn({ note, problem } = {}) {
           await api('GET', '/webhooks?limit=1', undefined, { as: 'key', key, quiet: true });
           auth.useKey(key);
           renderAccount();
-          if (!location.hash) location.hash = '#/';
+          if (!location.hash) history.replaceState(null, '', '#/');
           route();
         } catch (e) {
           busy(submit, false);
