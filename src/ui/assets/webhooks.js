@@ -31,10 +31,10 @@ function eventsCell(events) {
   ];
 }
 
-/** A secret shown once, with Copy. */
+/** A secret shown once, as selectable text, with Copy. */
 export function secretBox(secret, label = 'Signing secret') {
-  const id = uid('secret');
-  const input = h('input', { id, type: 'text', readonly: true, value: secret, spellcheck: 'false', 'data-focus': `secret-${secret.slice(-6)}` });
+  const labelId = uid('secret-label');
+  const value = h('code', { class: 'secret', 'aria-labelledby': labelId, tabindex: '0', 'data-focus': `secret-${secret.slice(-6)}` }, secret);
   const copied = h('p', { class: 'copied', role: 'status' });
   const copy = h(
     'button',
@@ -47,20 +47,23 @@ export function secretBox(secret, label = 'Signing secret') {
           await navigator.clipboard.writeText(secret);
           ok = true;
         } catch {
-          input.select();
-          try {
-            ok = document.execCommand('copy');
-          } catch {
-            ok = false;
-          }
+          ok = false;
         }
-        copied.textContent = ok ? 'Copied to the clipboard.' : 'Copying was refused by the browser: select the secret and copy it by hand.';
+        if (!ok) {
+          const range = document.createRange();
+          range.selectNodeContents(value);
+          const sel = window.getSelection();
+          sel.removeAllRanges();
+          sel.addRange(range);
+        }
+        copied.textContent = ok
+          ? 'Copied to the clipboard.'
+          : 'The browser did not allow copying: the secret is selected, press Ctrl+C (⌘C on a Mac).';
       },
     },
     'Copy',
   );
-  input.addEventListener('focus', () => input.select());
-  return h('div', {}, h('label', { class: 'label', for: id }, label), h('div', { class: 'secret-box' }, input, copy), copied);
+  return h('div', {}, h('p', { class: 'label', id: labelId, text: label }), h('div', { class: 'secret-box' }, value, copy), copied);
 }
 
 export function listView(ctx, root) {
@@ -248,7 +251,7 @@ export function listView(ctx, root) {
       ];
     } else if (p.kind === 'secret') {
       content = [
-        h('div', { class: 'result-head' }, h('strong', { text: 'New signing secret' }), close),
+        h('div', { class: 'result-head' }, h('strong', { text: 'Secret rotated' }), close),
         h('p', { class: 'hint', text: 'The previous secret keeps signing beside this one for 24 hours, so there is time to update your receiving system. This secret is shown only now.' }),
         secretBox(p.secret, 'New signing secret'),
       ];
