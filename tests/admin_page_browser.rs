@@ -14,9 +14,9 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
@@ -54,6 +54,8 @@ sample = { id = "veh_3Nf8Qz1Lw", registration = "LN19 XKD" }
 "#;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// The whole script takes about 30 s; a hung browser must not hang the suite.
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(300);
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
@@ -145,6 +147,65 @@ fn handle_control(mut stream: TcpStream, rx: &TestReceiver) -> std::io::Result<(
     stream.flush()
 }
 
+struct StopControl<'a> {
+    stop: &'a AtomicBool,
+    addr: std::net::SocketAddr,
+}
+
+impl Drop for StopControl<'_> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the control thread's accept so that it sees `stop`.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+struct ScriptOutput {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `cmd` to its end, or kill it after `deadline`; its output either way.
+fn run_with_deadline(mut cmd: Command, deadline: Duration) -> ScriptOutput {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run node tests/browser/admin_page.mjs");
+    let mut out_pipe = child.stdout.take().expect("stdout pipe");
+    let mut err_pipe = child.stderr.take().expect("stderr pipe");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let status = child.wait().expect("wait for node");
+            let stdout = out_reader.join().unwrap_or_default();
+            panic!("the browser script did not finish within {deadline:?} ({status}):\n{stdout}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    ScriptOutput {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
 #[test]
 fn every_admin_page_story_works_in_headless_chromium() {
     require_tools();
@@ -172,8 +233,8 @@ fn every_admin_page_story_works_in_headless_chromium() {
 
     let output = std::thread::scope(|s| {
         s.spawn(|| serve_control(&control, &rx, &stop));
-        let output = Command::new("node")
-            .arg(browser_dir().join("admin_page.mjs"))
+        let mut cmd = Command::new("node");
+        cmd.arg(browser_dir().join("admin_page.mjs"))
             .current_dir(browser_dir())
             .env("HOOKD_URL", d.base_url())
             .env("HOOKD_ADMIN_KEY", &key)
@@ -182,16 +243,17 @@ fn every_admin_page_story_works_in_headless_chromium() {
             .env("HOOKD_RECEIVER_URL", rx.url("/hook"))
             .env("HOOKD_CONTROL_URL", format!("http://{control_addr}"))
             .env("HOOKD_ARTIFACTS", &artifacts)
-            .env("HOOKD_CHROMIUM", CHROMIUM)
-            .output();
-        stop.store(true, Ordering::Relaxed);
-        // Wake the control thread's accept so that it sees `stop`.
-        let _ = TcpStream::connect(control_addr);
-        output
+            .env("HOOKD_CHROMIUM", CHROMIUM);
+        // Stops the control thread when the script ends, also by a panic (the scope waits
+        // for the thread).
+        let _stop = StopControl {
+            stop: &stop,
+            addr: control_addr,
+        };
+        run_with_deadline(cmd, SCRIPT_DEADLINE)
     });
-    let output = output.expect("run node tests/browser/admin_page.mjs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = &output.stdout;
+    let stderr = &output.stderr;
     println!("{stdout}");
     eprintln!("{stderr}");
     assert!(
