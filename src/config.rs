@@ -36,6 +36,9 @@ pub struct ServerConfig {
     /// The public base URL printed on start and shown as inbound `ingest_url` (defaults to
     /// `http://<listen>`).
     pub public_url: Option<String>,
+    /// CSP `frame-ancestors` of the admin page: who may show it in a frame. `'none'` (also
+    /// `X-Frame-Options: DENY`), `'self'`, or origins such as `https://dms.example.com`.
+    pub frame_ancestors: String,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +50,7 @@ impl Default for ServerConfig {
             max_payload_bytes: 256 * 1024,
             ingest_rate_limit_per_sec: 5000,
             public_url: None,
+            frame_ancestors: "'none'".into(),
         }
     }
 }
@@ -254,6 +258,7 @@ impl Config {
                 ));
             }
         }
+        validate_frame_ancestors(&self.server.frame_ancestors)?;
         let s = &self.storage;
         if s.data_dir.as_os_str().is_empty() {
             return Err(invalid("storage.data_dir", "must not be empty"));
@@ -370,6 +375,42 @@ impl Config {
     }
 }
 
+/// `server.frame_ancestors`: CSP source expressions separated by spaces: `'none'` alone, or
+/// `'self'`, schemes (`https:`) and origins (`https://*.example.com:8443`). Nothing that
+/// could end the directive (`;`, `,`) or smuggle another header value.
+fn validate_frame_ancestors(value: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "server.frame_ancestors";
+    let sources: Vec<&str> = value.split_ascii_whitespace().collect();
+    if sources.is_empty() {
+        return Err(invalid(
+            KEY,
+            "must not be empty; use \"'none'\" to forbid framing",
+        ));
+    }
+    if sources.contains(&"'none'") && sources.len() > 1 {
+        return Err(invalid(KEY, "'none' must stand alone"));
+    }
+    for src in &sources {
+        let ok = match *src {
+            "'none'" | "'self'" => true,
+            s => {
+                s.len() <= 255
+                    && s.chars().all(|c| {
+                        c.is_ascii_alphanumeric()
+                            || matches!(c, ':' | '/' | '.' | '-' | '*' | '[' | ']')
+                    })
+            }
+        };
+        if !ok {
+            return Err(invalid(
+                KEY,
+                format!("`{src}` is not a frame-ancestors source (use 'none', 'self', https: or an origin such as https://dms.example.com)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A retry schedule: at most 50 entries, each between 0 and 30 days.
 pub fn validate_schedule(key: &'static str, schedule: &[f64]) -> Result<(), ConfigError> {
     if schedule.len() > 50 {
@@ -421,6 +462,26 @@ mod tests {
         assert_eq!(Config::parse("").unwrap().storage.commit_gap_ms, 2.0);
         let c = Config::parse("[storage]\ncommit_gap_ms = 0\n").unwrap();
         assert_eq!(c.storage.commit_gap_ms, 0.0);
+    }
+
+    #[test]
+    fn frame_ancestors_defaults_to_none_and_refuses_directive_injection() {
+        assert_eq!(Config::parse("").unwrap().server.frame_ancestors, "'none'");
+        let ok = "[server]\nframe_ancestors = \"'self' https://dms.example.com https://*.example.org:8443\"\n";
+        assert!(Config::parse(ok).is_ok());
+        for bad in [
+            "\"\"",
+            "\"'none' 'self'\"",
+            "\"https://a.example; script-src *\"",
+            "\"https://a.example, https://b.example\"",
+            "\"'unsafe-inline'\"",
+        ] {
+            let e = Config::parse(&format!("[server]\nframe_ancestors = {bad}\n")).unwrap_err();
+            assert!(
+                e.to_string().contains("server.frame_ancestors"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ingest_limiter: IngestLimiter::new(config.server.ingest_rate_limit_per_sec),
         shutting_down: Default::default(),
         metrics,
+        portal: api::Portal::new(&base),
     });
 
     // What a person starting hookd needs to see, on stdout.

@@ -2,7 +2,8 @@
 //!
 //! Layers, each importing only from below (see ARCHITECTURE.md):
 //! `cli` → `daemon` / `devtools` → `api` / `inbound` → `delivery` → `store` → leaves (`model`, `config`,
-//! `signing`). `ops` (metrics, systemd) is a leaf used by every layer above `store`.
+//! `signing`). `ops` (metrics, systemd) is a leaf used by every layer above `store`. `ui` (the
+//! admin page's embedded assets) is served by `api` and imports only `config`.
 
 pub mod api;
 pub mod cli;
@@ -14,3 +15,4 @@ pub mod model;
 pub mod ops;
 pub mod signing;
 pub mod store;
+pub mod ui;

@@ -1,4 +1,5 @@
-//! Who is calling: the operator, or a tenant key with a role (CONTRACT §2).
+//! Who is calling: the operator, a tenant key with a role, or the admin page's session
+//! cookie (an admin of one tenant; see `portal`).
 
 use http::{HeaderMap, StatusCode};
 
@@ -26,6 +27,10 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, 
             .with_header("www-authenticate", "Bearer".into())
     };
     let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        // The admin page signed in by a portal link: its session cookie stands in for a key.
+        if let Some(session) = super::portal::session_principal(state, headers) {
+            return session;
+        }
         return Err(unauthorized("missing `Authorization: Bearer <key>` header"));
     };
     let value = value.to_str().unwrap_or("");

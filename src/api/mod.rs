@@ -10,6 +10,7 @@ mod event_types;
 mod events;
 mod health;
 mod ingest_limit;
+mod portal;
 mod query;
 mod router;
 mod tenants;
@@ -35,6 +36,7 @@ pub use error::ApiError;
 
 use crate::config::Config;
 pub use ingest_limit::IngestLimiter;
+pub(crate) use portal::Portal;
 
 use crate::delivery::Engine as DeliveryEngine;
 use crate::store::Store;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub shutting_down: AtomicBool,
     /// Renders `/metrics`.
     pub metrics: crate::ops::metrics::Metrics,
+    /// The admin page's sign-in links and sessions (in memory).
+    pub(crate) portal: Portal,
 }
 
 impl AppState {

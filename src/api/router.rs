@@ -13,7 +13,7 @@ use super::auth::{self, Principal};
 use super::body::read_body;
 use super::error::ApiError;
 use super::{
-    deliveries, event_types, events, health, tenants, webhook_actions, webhooks, AppState,
+    deliveries, event_types, events, health, portal, tenants, webhook_actions, webhooks, AppState,
 };
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
@@ -30,6 +30,8 @@ pub async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
             get_only(&parts.method)?;
             Ok(health::metrics(state).await)
         }
+        ["settings", "webhooks", "portal"] => Ok(portal::open_link(state, &parts)),
+        ["settings", ..] => Ok(crate::ui::serve(&parts.method, &path, &state.config)),
         ["api", rest @ ..] => {
             let body = read_body(&parts.headers, body, state.config.max_payload_bytes()).await?;
             let principal = auth::authenticate(state, &parts.headers)?;
@@ -87,6 +89,10 @@ async fn api(
         (&M::GET, ["webhooks", id, "deliveries"]) => deliveries::list(state, p, parts, id),
         (&M::GET, ["webhooks", id, "deliveries", dlv]) => deliveries::get(state, p, parts, id, dlv),
 
+        (&M::POST, ["portal-links"]) => portal::create_link(state, p, parts, body).await,
+        (&M::GET, ["portal-session"]) => portal::get_session(state, parts),
+        (&M::DELETE, ["portal-session"]) => portal::sign_out(state, parts),
+
         (&M::POST, ["events"]) => events::publish(state, p, parts, body).await,
         (&M::GET, ["events", id]) => events::get(state, p, parts, id),
 
@@ -129,7 +135,8 @@ fn unknown_route(parts: &Parts) -> ApiError {
         | ["api", "webhooks", _, "test"]
         | ["api", "webhooks", _, "replay"]
         | ["api", "webhooks", _, "deliveries", _, "retry"] => Some("POST"),
-        ["api", "events"] => Some("POST"),
+        ["api", "events"] | ["api", "portal-links"] => Some("POST"),
+        ["api", "portal-session"] => Some("GET, DELETE"),
         ["api", "events", _] => Some("GET"),
         _ => None,
     };
