@@ -140,6 +140,9 @@ pub struct Usage {
     pub cpu_secs: f64,
     /// The system (kernel) part of `cpu_secs`.
     pub sys_secs: f64,
+    /// Bytes the process caused to be written to storage (`write_bytes` of
+    /// `/proc/<pid>/io`: what reached the block layer, journal and tables alike).
+    pub written: u64,
 }
 
 fn proc_usage(pid: u32) -> Option<Usage> {
@@ -162,7 +165,16 @@ fn proc_usage(pid: u32) -> Option<Usage> {
     // USER_HZ is 100 on every Linux ABI.
     let cpu_secs = (ticks(11)? + ticks(12)?) as f64 / 100.0;
     let sys_secs = ticks(12)? as f64 / 100.0;
+    let written = std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|l| l.strip_prefix("write_bytes:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
     Some(Usage {
+        written,
         sys_secs,
         peak_rss: kib("VmHWM:"),
         rss: kib("VmRSS:"),

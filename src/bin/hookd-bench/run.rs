@@ -213,5 +213,10 @@ pub fn resource_figures(report: &mut Report, hookd: &Hookd, env: &RunEnv) {
     report.add("hookd_peak_rss_mb", usage.peak_rss as f64 / 1048576.0);
     report.add("hookd_cpu_secs", usage.cpu_secs);
     report.add("hookd_sys_secs", usage.sys_secs);
+    report.add("hookd_written_mb", usage.written as f64 / 1048576.0);
+    // Per accepted event (an event with its deliveries and their attempt records).
+    let events = report.get("events_accepted").unwrap_or(0.0).max(1.0);
+    report.add("cpu_us_per_event", usage.cpu_secs * 1e6 / events);
+    report.add("written_kb_per_event", usage.written as f64 / 1000.0 / events);
     report.add("data_dir_mb", env.disk_bytes() as f64 / 1048576.0);
 }
