@@ -14,7 +14,7 @@ use super::auth::{self, Principal};
 use super::body::read_body;
 use super::error::ApiError;
 use super::{
-    deliveries, event_types, events, health, tenants, webhook_actions, webhooks, AppState,
+    deliveries, event_types, events, health, openapi, tenants, webhook_actions, webhooks, AppState,
 };
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
@@ -25,6 +25,7 @@ pub(crate) enum RouteId {
     Healthz,
     Readyz,
     Metrics,
+    OpenApi,
     TenantCreate,
     TenantList,
     TenantGet,
@@ -63,6 +64,7 @@ pub(crate) static ROUTES: &[(Method, &str, RouteId)] = {
         (M::GET, "/healthz", R::Healthz),
         (M::GET, "/readyz", R::Readyz),
         (M::GET, "/metrics", R::Metrics),
+        (M::GET, "/api/openapi.json", R::OpenApi),
         (M::POST, "/api/tenants", R::TenantCreate),
         (M::GET, "/api/tenants", R::TenantList),
         (M::GET, "/api/tenants/{id}", R::TenantGet),
@@ -108,7 +110,10 @@ pub(crate) static ROUTES: &[(Method, &str, RouteId)] = {
 impl RouteId {
     /// Served without a bearer key.
     pub(crate) fn is_public(self) -> bool {
-        matches!(self, RouteId::Healthz | RouteId::Readyz | RouteId::Metrics)
+        matches!(
+            self,
+            RouteId::Healthz | RouteId::Readyz | RouteId::Metrics | RouteId::OpenApi
+        )
     }
 }
 
@@ -188,6 +193,7 @@ async fn dispatch(
         R::Healthz => Ok(health::healthz()),
         R::Readyz => Ok(health::readyz(state)),
         R::Metrics => Ok(health::metrics(state).await),
+        R::OpenApi => Ok(openapi::document()),
         R::TenantCreate => tenants::create(state, key()?, parts, body).await,
         R::TenantList => tenants::list(state, key()?),
         R::TenantGet => tenants::get(state, key()?, a),
