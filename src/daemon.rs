@@ -41,6 +41,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     store
         .seed_event_types(&catalog_seed(&config, &stored))
         .context("cannot seed the event type catalog")?;
+    if config.smtp.enabled() {
+        // Built here only to refuse a bad [smtp] (unreadable password_file, bad CA file) at
+        // start rather than when the first alert is due.
+        crate::alerts::Mailer::from_config(&config.smtp, &config.delivery.extra_ca_file)
+            .context("[smtp]")?;
+        tracing::info!(
+            host = %config.smtp.host,
+            port = config.smtp.effective_port(),
+            "alert e-mails go out through SMTP"
+        );
+    }
     let metrics = ops::metrics::Metrics::install();
     let engine = Engine::start(store.clone(), config.clone())
         .map_err(|e| anyhow::anyhow!("cannot start delivery: {e}"))?;

@@ -1,9 +1,10 @@
 //! hookd: a webhook delivery daemon with its storage embedded.
 //!
 //! Layers, each importing only from below (see ARCHITECTURE.md):
-//! `cli` → `daemon` / `devtools` → `api` / `inbound` → `delivery` → `store` → leaves (`model`, `config`,
+//! `cli` → `daemon` / `devtools` → `api` / `inbound` → `delivery` / `alerts` → `store` → leaves (`model`, `config`,
 //! `signing`). `ops` (metrics, systemd) is a leaf used by every layer above `store`.
 
+pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod config;
