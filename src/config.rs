@@ -18,6 +18,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub delivery: DeliveryConfig,
+    pub smtp: SmtpConfig,
     pub event_types: Vec<EventTypeConfig>,
 }
 
@@ -143,6 +144,114 @@ impl Default for DeliveryConfig {
             max_loaded_deliveries: 50_000,
             max_payload_bytes: None,
         }
+    }
+}
+
+/// `[smtp]`: where alert e-mails go out. No `host` (the default, or no section at all)
+/// means no e-mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// The SMTP server; empty = alert e-mails off.
+    pub host: String,
+    /// Default by `tls`: 587 (starttls), 465 (tls), 25 (none).
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    /// Log in with this user (and `password` or `password_file`); none = no AUTH.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// A file holding the password (trailing newline ignored); exclusive with `password`.
+    pub password_file: Option<PathBuf>,
+    /// The sender, a mailbox such as `hookd <hookd@example.com>`.
+    pub from: String,
+    /// Bound on one whole send: connect, TLS, AUTH, message.
+    pub timeout_secs: f64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: None,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            password_file: None,
+            from: String::new(),
+            timeout_secs: 10.0,
+        }
+    }
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connect, then STARTTLS (required, never skipped).
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No encryption at all: only for test servers on loopback.
+    None,
+}
+
+impl SmtpConfig {
+    /// Whether alert e-mails are configured.
+    pub fn enabled(&self) -> bool {
+        !self.host.is_empty()
+    }
+
+    /// The port, or the usual one for `tls`.
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.password.is_some() && self.password_file.is_some() {
+            return Err(invalid(
+                "smtp.password_file",
+                "set either password or password_file, not both",
+            ));
+        }
+        if !(self.timeout_secs.is_finite() && self.timeout_secs > 0.0 && self.timeout_secs <= 300.0)
+        {
+            return Err(invalid(
+                "smtp.timeout_secs",
+                "must be above 0 and at most 300",
+            ));
+        }
+        if !self.enabled() {
+            return Ok(());
+        }
+        if self.host.trim() != self.host || self.host.contains(['/', ' ', ':']) {
+            return Err(invalid(
+                "smtp.host",
+                format!("`{}` is not a host name or address", self.host),
+            ));
+        }
+        if self.port == Some(0) {
+            return Err(invalid("smtp.port", "must be between 1 and 65535"));
+        }
+        if self.username.is_some() != (self.password.is_some() || self.password_file.is_some()) {
+            return Err(invalid(
+                "smtp.username",
+                "username needs password or password_file, and they need username",
+            ));
+        }
+        if let Err(e) = self.from.parse::<lettre::message::Mailbox>() {
+            return Err(invalid(
+                "smtp.from",
+                format!(
+                    "`{}` is not a mailbox such as `hookd <hookd@example.com>`: {e}",
+                    self.from
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -350,6 +459,7 @@ impl Config {
                 "must be at least 100",
             ));
         }
+        self.smtp.validate()?;
         let mut seen = std::collections::HashSet::new();
         for et in &self.event_types {
             if let Err(problem) = crate::model::validate_event_type_name(&et.name) {
@@ -482,6 +592,42 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn smtp_is_off_by_default_and_validated_when_set() {
+        let c = Config::parse("").unwrap();
+        assert!(!c.smtp.enabled());
+        let ok = "[smtp]\nhost = \"mail.example.com\"\nfrom = \"hookd <hookd@example.com>\"\n";
+        let c = Config::parse(ok).unwrap();
+        assert!(c.smtp.enabled());
+        assert_eq!(
+            (c.smtp.tls, c.smtp.effective_port()),
+            (SmtpTls::Starttls, 587)
+        );
+        let c = Config::parse(&format!("{ok}tls = \"tls\"\n")).unwrap();
+        assert_eq!(c.smtp.effective_port(), 465);
+        let c = Config::parse(&format!("{ok}tls = \"none\"\nport = 2525\n")).unwrap();
+        assert_eq!((c.smtp.tls, c.smtp.effective_port()), (SmtpTls::None, 2525));
+        for (extra, key) in [
+            ("tls = \"ssl\"\n", "tls"),
+            ("username = \"u\"\n", "smtp.username"),
+            ("password = \"p\"\n", "smtp.username"),
+            (
+                "username = \"u\"\npassword = \"p\"\npassword_file = \"/p\"\n",
+                "smtp.password_file",
+            ),
+            ("timeout_secs = 0\n", "smtp.timeout_secs"),
+            ("helo = \"x\"\n", "helo"),
+        ] {
+            let e = Config::parse(&format!("{ok}{extra}")).unwrap_err();
+            assert!(e.to_string().contains(key), "{extra}: {e}");
+        }
+        let e = Config::parse("[smtp]\nhost = \"mail.example.com\"\nfrom = \"not an address\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("smtp.from"), "{e}");
+        let e = Config::parse("[smtp]\nhost = \"mail.example.com\"\n").unwrap_err();
+        assert!(e.to_string().contains("smtp.from"), "{e}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState, IngestLimiter};
 use crate::config::Config;
 use crate::delivery::Engine;
-use crate::model::{EventType, OPERATIONAL_EVENT_TYPES};
+use crate::model::{builtin_event_types, EventType, OPERATIONAL_CATEGORY, OPERATIONAL_EVENT_TYPES};
 use crate::ops;
 use crate::signing::{key_hash, new_api_key};
 use crate::store::Store;
@@ -45,9 +45,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Duration::from_secs_f64(config.storage.commit_gap_ms / 1000.0),
     )
     .with_context(|| format!("cannot open storage in {}", data_dir.display()))?;
+    let stored = store
+        .list_event_types()
+        .context("cannot read the event type catalog")?;
     store
-        .seed_event_types(&catalog_seed(&config))
+        .seed_event_types(&catalog_seed(&config, &stored))
         .context("cannot seed the event type catalog")?;
+    if config.smtp.enabled() {
+        // Built here only to refuse a bad [smtp] (unreadable password_file, bad CA file) at
+        // start rather than when the first alert is due.
+        crate::alerts::Mailer::from_config(&config.smtp, &config.delivery.extra_ca_file)
+            .context("[smtp]")?;
+        tracing::info!(
+            host = %config.smtp.host,
+            port = config.smtp.effective_port(),
+            "alert e-mails go out through SMTP"
+        );
+    }
     let metrics = ops::metrics::Metrics::install();
     let engine = Engine::start(store.clone(), config.clone())
         .map_err(|e| anyhow::anyhow!("cannot start delivery: {e}"))?;
@@ -171,27 +185,40 @@ async fn retention_sweep(store: Store, retention_ms: u64) {
     }
 }
 
-/// The config's catalog plus hookd's own operational event types.
-fn catalog_seed(config: &Config) -> Vec<EventType> {
-    let mut types: Vec<EventType> = config
-        .event_types
-        .iter()
-        .map(|et| EventType {
-            name: et.name.clone(),
-            category: et.category.clone(),
-            description: et.description.clone(),
-            sample: serde_json::to_string(&et.sample).unwrap_or_else(|_| "{}".into()),
-        })
-        .collect();
+/// What to write into the catalog at start: the config's `[[event_types]]` (re-applied at
+/// every start), or, when the config names none, hookd's built-in catalog the first time
+/// (while the stored catalog holds nothing but operational types, so later edits and
+/// deletions over the API stick); plus hookd's own operational event types, always.
+fn catalog_seed(config: &Config, stored: &[EventType]) -> Vec<EventType> {
+    let mut types: Vec<EventType> = if !config.event_types.is_empty() {
+        config
+            .event_types
+            .iter()
+            .map(|et| EventType {
+                name: et.name.clone(),
+                category: et.category.clone(),
+                description: et.description.clone(),
+                sample: serde_json::to_string(&et.sample).unwrap_or_else(|_| "{}".into()),
+            })
+            .collect()
+    } else if stored.iter().all(|et| is_operational(&et.name)) {
+        builtin_event_types()
+    } else {
+        Vec::new()
+    };
     for (name, description, sample) in OPERATIONAL_EVENT_TYPES {
         types.push(EventType {
             name: name.to_string(),
-            category: "hookd".into(),
+            category: OPERATIONAL_CATEGORY.into(),
             description: description.to_string(),
             sample: sample.to_string(),
         });
     }
     types
+}
+
+fn is_operational(name: &str) -> bool {
+    OPERATIONAL_EVENT_TYPES.iter().any(|(n, _, _)| *n == name)
 }
 
 async fn shutdown_signal() {

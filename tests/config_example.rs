@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hookd::config::{AuthConfig, Config, DeliveryConfig, ServerConfig, StorageConfig};
+use hookd::config::{AuthConfig, Config, DeliveryConfig, ServerConfig, SmtpConfig, StorageConfig};
 
 fn example_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml")
@@ -73,6 +73,10 @@ fn stated_values_are_the_defaults() {
         format!("{:?}", config.delivery),
         format!("{:?}", DeliveryConfig::default())
     );
+    assert_eq!(
+        format!("{:?}", config.smtp),
+        format!("{:?}", SmtpConfig::default())
+    );
 }
 
 /// The commented-out examples are valid values too: an operator uncommenting one must not
@@ -133,6 +137,7 @@ fn every_key_is_documented() {
             "delivery",
             field_names(&format!("{:?}", DeliveryConfig::default())),
         ),
+        ("smtp", field_names(&format!("{:?}", SmtpConfig::default()))),
     ];
     for (section, fields) in sections {
         assert!(!fields.is_empty(), "no fields parsed for [{section}]");

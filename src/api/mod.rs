@@ -10,6 +10,7 @@ mod event_types;
 mod events;
 mod health;
 mod ingest_limit;
+mod openapi;
 mod portal;
 mod query;
 mod router;

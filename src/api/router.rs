@@ -1,5 +1,6 @@
-//! The router: method + path segments → handler. Hand-written (no framework): the route
-//! table below is the whole API surface, readable in one screen.
+//! The router: method + path → handler. Hand-written (no framework): [`ROUTES`] is the
+//! whole HTTP surface as data (a test walks it against the OpenAPI document), and
+//! [`dispatch`] maps each [`RouteId`] to its handler with an exhaustive `match`.
 
 use std::sync::Arc;
 
@@ -13,144 +14,306 @@ use super::auth::{self, Principal};
 use super::body::read_body;
 use super::error::ApiError;
 use super::{
-    deliveries, event_types, events, health, portal, tenants, webhook_actions, webhooks, AppState,
+    deliveries, event_types, events, health, openapi, portal, tenants, webhook_actions, webhooks,
+    AppState,
 };
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
+
+/// One variant per (method, path pattern) of [`ROUTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouteId {
+    Healthz,
+    Readyz,
+    Metrics,
+    OpenApi,
+    TenantCreate,
+    TenantList,
+    TenantGet,
+    TenantDelete,
+    KeyCreate,
+    KeyList,
+    KeyRevoke,
+    EventTypeList,
+    EventTypeCreate,
+    EventTypeGet,
+    EventTypePut,
+    EventTypeDelete,
+    WebhookList,
+    WebhookCreate,
+    WebhookGet,
+    WebhookPut,
+    WebhookPatch,
+    WebhookDelete,
+    WebhookSecret,
+    WebhookSecretRotate,
+    WebhookTest,
+    WebhookReplay,
+    DeliveryList,
+    DeliveryGet,
+    DeliveryRetry,
+    EventPublish,
+    EventGet,
+    PortalLinkCreate,
+    PortalSessionGet,
+    PortalSessionDelete,
+}
+
+/// Every route. `{name}` in a pattern captures one path segment. Routes under `/api` need a
+/// bearer key (checked before the route is looked up) unless [`RouteId::is_public`].
+pub(crate) static ROUTES: &[(Method, &str, RouteId)] = {
+    use Method as M;
+    use RouteId as R;
+    &[
+        (M::GET, "/healthz", R::Healthz),
+        (M::GET, "/readyz", R::Readyz),
+        (M::GET, "/metrics", R::Metrics),
+        (M::GET, "/api/openapi.json", R::OpenApi),
+        (M::POST, "/api/tenants", R::TenantCreate),
+        (M::GET, "/api/tenants", R::TenantList),
+        (M::GET, "/api/tenants/{id}", R::TenantGet),
+        (M::DELETE, "/api/tenants/{id}", R::TenantDelete),
+        (M::POST, "/api/tenants/{id}/keys", R::KeyCreate),
+        (M::GET, "/api/tenants/{id}/keys", R::KeyList),
+        (M::DELETE, "/api/tenants/{id}/keys/{key_id}", R::KeyRevoke),
+        (M::GET, "/api/event-types", R::EventTypeList),
+        (M::POST, "/api/event-types", R::EventTypeCreate),
+        (M::GET, "/api/event-types/{name}", R::EventTypeGet),
+        (M::PUT, "/api/event-types/{name}", R::EventTypePut),
+        (M::DELETE, "/api/event-types/{name}", R::EventTypeDelete),
+        (M::GET, "/api/webhooks", R::WebhookList),
+        (M::POST, "/api/webhooks", R::WebhookCreate),
+        (M::GET, "/api/webhooks/{id}", R::WebhookGet),
+        (M::PUT, "/api/webhooks/{id}", R::WebhookPut),
+        (M::PATCH, "/api/webhooks/{id}", R::WebhookPatch),
+        (M::DELETE, "/api/webhooks/{id}", R::WebhookDelete),
+        (M::GET, "/api/webhooks/{id}/secret", R::WebhookSecret),
+        (
+            M::POST,
+            "/api/webhooks/{id}/secret/rotate",
+            R::WebhookSecretRotate,
+        ),
+        (M::POST, "/api/webhooks/{id}/test", R::WebhookTest),
+        (M::POST, "/api/webhooks/{id}/replay", R::WebhookReplay),
+        (M::GET, "/api/webhooks/{id}/deliveries", R::DeliveryList),
+        (
+            M::GET,
+            "/api/webhooks/{id}/deliveries/{delivery_id}",
+            R::DeliveryGet,
+        ),
+        (
+            M::POST,
+            "/api/webhooks/{id}/deliveries/{delivery_id}/retry",
+            R::DeliveryRetry,
+        ),
+        (M::POST, "/api/events", R::EventPublish),
+        (M::GET, "/api/events/{id}", R::EventGet),
+        (M::POST, "/api/portal-links", R::PortalLinkCreate),
+        (M::GET, "/api/portal-session", R::PortalSessionGet),
+        (M::DELETE, "/api/portal-session", R::PortalSessionDelete),
+    ]
+};
+
+impl RouteId {
+    /// Served without a bearer key.
+    pub(crate) fn is_public(self) -> bool {
+        matches!(
+            self,
+            RouteId::Healthz | RouteId::Readyz | RouteId::Metrics | RouteId::OpenApi
+        )
+    }
+}
 
 /// Dispatch one request.
 pub async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // The admin page and its assets (outside `/api`, no key: the page signs in itself).
     match segs.as_slice() {
-        ["healthz"] => get_only(&parts.method).map(|_| health::healthz()),
-        ["readyz"] => get_only(&parts.method).map(|_| health::readyz(state)),
-        ["metrics"] => {
-            get_only(&parts.method)?;
-            Ok(health::metrics(state).await)
+        ["settings", "webhooks", "portal"] => return Ok(portal::open_link(state, &parts)),
+        ["settings", ..] => return Ok(crate::ui::serve(&parts.method, &path, &state.config)),
+        _ => {}
+    }
+    let found = lookup(&parts.method, &segs);
+    let public = matches!(&found, Ok((id, _)) if id.is_public());
+    if segs.first() == Some(&"api") && !public {
+        let body = read_body(&parts.headers, body, state.config.max_payload_bytes()).await?;
+        let principal = auth::authenticate(state, &parts.headers)?;
+        let (id, params) = found.map_err(|allow| unknown_route(&parts, allow))?;
+        return dispatch(id, state, Some(&principal), &parts, &body, &params).await;
+    }
+    let (id, params) = found.map_err(|allow| unknown_route(&parts, allow))?;
+    dispatch(id, state, None, &parts, &Bytes::new(), &params).await
+}
+
+/// The route for `method` and `segs`, with its captured segments; or, when none matches,
+/// the methods the path has (empty: no such path). HEAD is served as GET outside `/api`.
+fn lookup<'a>(method: &Method, segs: &[&'a str]) -> Result<(RouteId, Params<'a>), Vec<Method>> {
+    let head_as_get = method == Method::HEAD && segs.first() != Some(&"api");
+    let mut allowed = Vec::new();
+    for (m, pattern, id) in ROUTES {
+        let Some(params) = match_pattern(pattern, segs) else {
+            continue;
+        };
+        if m == method || (head_as_get && m == Method::GET) {
+            return Ok((*id, params));
         }
-        ["settings", "webhooks", "portal"] => Ok(portal::open_link(state, &parts)),
-        ["settings", ..] => Ok(crate::ui::serve(&parts.method, &path, &state.config)),
-        ["api", rest @ ..] => {
-            let body = read_body(&parts.headers, body, state.config.max_payload_bytes()).await?;
-            let principal = auth::authenticate(state, &parts.headers)?;
-            api(state, &principal, &parts, &body, rest).await
+        allowed.push(m.clone());
+    }
+    Err(allowed)
+}
+
+/// The captured segments when `segs` fits `pattern`.
+fn match_pattern<'a>(pattern: &str, segs: &[&'a str]) -> Option<Params<'a>> {
+    let pattern: Vec<&str> = pattern.trim_matches('/').split('/').collect();
+    if pattern.len() != segs.len() {
+        return None;
+    }
+    let mut params = Params(Vec::new());
+    for (p, s) in pattern.iter().zip(segs) {
+        if p.starts_with('{') && p.ends_with('}') {
+            params.0.push(s);
+        } else if p != s {
+            return None;
         }
-        _ => Err(unknown_route(&parts)),
+    }
+    Some(params)
+}
+
+/// Captured path segments, in pattern order.
+struct Params<'a>(Vec<&'a str>);
+
+impl<'a> Params<'a> {
+    fn at(&self, i: usize) -> &'a str {
+        self.0.get(i).copied().unwrap_or_default()
     }
 }
 
-async fn api(
+async fn dispatch(
+    id: RouteId,
     state: &Arc<AppState>,
-    p: &Principal,
+    principal: Option<&Principal>,
     parts: &Parts,
     body: &Bytes,
-    rest: &[&str],
+    params: &Params<'_>,
 ) -> Resp {
-    use Method as M;
-    let m = parts.method.clone();
-    match (&m, rest) {
-        (&M::POST, ["tenants"]) => tenants::create(state, p, parts, body).await,
-        (&M::GET, ["tenants"]) => tenants::list(state, p),
-        (&M::GET, ["tenants", id]) => tenants::get(state, p, id),
-        (&M::DELETE, ["tenants", id]) => tenants::delete(state, p, id).await,
-        (&M::POST, ["tenants", id, "keys"]) => tenants::create_key(state, p, parts, body, id).await,
-        (&M::GET, ["tenants", id, "keys"]) => tenants::list_keys(state, p, id),
-        (&M::DELETE, ["tenants", id, "keys", key_id]) => {
-            tenants::revoke_key(state, p, id, key_id).await
+    use RouteId as R;
+    let (a, b) = (params.at(0), params.at(1));
+    // `route` authenticates every route that is not public before dispatching it.
+    let key = || principal.ok_or_else(|| ApiError::internal("a keyed route without a key"));
+    match id {
+        R::Healthz => Ok(health::healthz()),
+        R::Readyz => Ok(health::readyz(state)),
+        R::Metrics => Ok(health::metrics(state).await),
+        R::OpenApi => Ok(openapi::document()),
+        R::TenantCreate => tenants::create(state, key()?, parts, body).await,
+        R::TenantList => tenants::list(state, key()?),
+        R::TenantGet => tenants::get(state, key()?, a),
+        R::TenantDelete => tenants::delete(state, key()?, a).await,
+        R::KeyCreate => tenants::create_key(state, key()?, parts, body, a).await,
+        R::KeyList => tenants::list_keys(state, key()?, a),
+        R::KeyRevoke => tenants::revoke_key(state, key()?, a, b).await,
+        R::EventTypeList => event_types::list(state),
+        R::EventTypeCreate => event_types::create(state, key()?, parts, body).await,
+        R::EventTypeGet => event_types::get(state, a),
+        R::EventTypePut => event_types::put(state, key()?, parts, body, a).await,
+        R::EventTypeDelete => event_types::delete(state, key()?, a).await,
+        R::WebhookList => webhooks::list(state, key()?, parts),
+        R::WebhookCreate => webhooks::create(state, key()?, parts, body).await,
+        R::WebhookGet => webhooks::get(state, key()?, parts, a),
+        R::WebhookPut => webhooks::update(state, key()?, parts, body, a, true).await,
+        R::WebhookPatch => webhooks::update(state, key()?, parts, body, a, false).await,
+        R::WebhookDelete => webhooks::delete(state, key()?, parts, a).await,
+        R::WebhookSecret => webhooks::secret(state, key()?, parts, a),
+        R::WebhookSecretRotate => {
+            webhook_actions::rotate_secret(state, key()?, parts, body, a).await
         }
-
-        (&M::GET, ["event-types"]) => event_types::list(state),
-        (&M::POST, ["event-types"]) => event_types::create(state, p, parts, body).await,
-        (&M::GET, ["event-types", name]) => event_types::get(state, name),
-        (&M::PUT, ["event-types", name]) => event_types::put(state, p, parts, body, name).await,
-        (&M::DELETE, ["event-types", name]) => event_types::delete(state, p, name).await,
-
-        (&M::GET, ["webhooks"]) => webhooks::list(state, p, parts),
-        (&M::POST, ["webhooks"]) => webhooks::create(state, p, parts, body).await,
-        (&M::GET, ["webhooks", id]) => webhooks::get(state, p, parts, id),
-        (&M::PUT, ["webhooks", id]) => webhooks::update(state, p, parts, body, id, true).await,
-        (&M::PATCH, ["webhooks", id]) => webhooks::update(state, p, parts, body, id, false).await,
-        (&M::DELETE, ["webhooks", id]) => webhooks::delete(state, p, parts, id).await,
-        (&M::GET, ["webhooks", id, "secret"]) => webhooks::secret(state, p, parts, id),
-        (&M::POST, ["webhooks", id, "secret", "rotate"]) => {
-            webhook_actions::rotate_secret(state, p, parts, body, id).await
-        }
-        (&M::POST, ["webhooks", id, "test"]) => {
-            webhook_actions::test(state, p, parts, body, id).await
-        }
-        (&M::POST, ["webhooks", id, "replay"]) => {
-            webhook_actions::replay(state, p, parts, body, id).await
-        }
-        (&M::POST, ["webhooks", id, "deliveries", dlv, "retry"]) => {
-            webhook_actions::retry(state, p, parts, id, dlv).await
-        }
-        (&M::GET, ["webhooks", id, "deliveries"]) => deliveries::list(state, p, parts, id),
-        (&M::GET, ["webhooks", id, "deliveries", dlv]) => deliveries::get(state, p, parts, id, dlv),
-
-        (&M::POST, ["portal-links"]) => portal::create_link(state, p, parts, body).await,
-        (&M::GET, ["portal-session"]) => portal::get_session(state, parts),
-        (&M::DELETE, ["portal-session"]) => portal::sign_out(state, parts),
-
-        (&M::POST, ["events"]) => events::publish(state, p, parts, body).await,
-        (&M::GET, ["events", id]) => events::get(state, p, parts, id),
-
-        _ => Err(unknown_route(parts)),
+        R::WebhookTest => webhook_actions::test(state, key()?, parts, body, a).await,
+        R::WebhookReplay => webhook_actions::replay(state, key()?, parts, body, a).await,
+        R::DeliveryList => deliveries::list(state, key()?, parts, a),
+        R::DeliveryGet => deliveries::get(state, key()?, parts, a, b),
+        R::DeliveryRetry => webhook_actions::retry(state, key()?, parts, a, b).await,
+        R::EventPublish => events::publish(state, key()?, parts, body).await,
+        R::EventGet => events::get(state, key()?, parts, a),
+        R::PortalLinkCreate => portal::create_link(state, key()?, parts, body).await,
+        R::PortalSessionGet => portal::get_session(state, parts),
+        R::PortalSessionDelete => portal::sign_out(state, parts),
     }
-}
-
-fn get_only(m: &Method) -> Result<(), ApiError> {
-    if m == Method::GET || m == Method::HEAD {
-        Ok(())
-    } else {
-        Err(method_not_allowed(m, "GET"))
-    }
-}
-
-fn method_not_allowed(m: &Method, allowed: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{m} is not allowed here; use {allowed}"),
-    )
-    .with_header("allow", allowed.to_string())
 }
 
 /// 405 with `Allow` when the path exists under other methods, 404 otherwise.
-fn unknown_route(parts: &Parts) -> ApiError {
-    let path = parts.uri.path();
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let allowed = match segs.as_slice() {
-        ["api", "tenants"] | ["api", "webhooks"] | ["api", "event-types"] => Some("GET, POST"),
-        ["api", "tenants", _] => Some("GET, DELETE"),
-        ["api", "tenants", _, "keys"] => Some("GET, POST"),
-        ["api", "tenants", _, "keys", _] => Some("DELETE"),
-        ["api", "event-types", _] => Some("GET, PUT, DELETE"),
-        ["api", "webhooks", _] => Some("GET, PUT, PATCH, DELETE"),
-        ["api", "webhooks", _, "secret"] => Some("GET"),
-        ["api", "webhooks", _, "deliveries"] => Some("GET"),
-        ["api", "webhooks", _, "deliveries", _] => Some("GET"),
-        ["api", "webhooks", _, "secret", "rotate"]
-        | ["api", "webhooks", _, "test"]
-        | ["api", "webhooks", _, "replay"]
-        | ["api", "webhooks", _, "deliveries", _, "retry"] => Some("POST"),
-        ["api", "events"] | ["api", "portal-links"] => Some("POST"),
-        ["api", "portal-session"] => Some("GET, DELETE"),
-        ["api", "events", _] => Some("GET"),
-        _ => None,
-    };
-    match allowed {
-        Some(a) => method_not_allowed(&parts.method, a),
-        None => ApiError::new(
+fn unknown_route(parts: &Parts, allowed: Vec<Method>) -> ApiError {
+    if allowed.is_empty() {
+        return ApiError::new(
             StatusCode::NOT_FOUND,
             "route_not_found",
-            format!("no route for {} {path}", parts.method),
-        ),
+            format!("no route for {} {}", parts.method, parts.uri.path()),
+        );
     }
+    let order = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ];
+    let allow: Vec<&str> = order
+        .iter()
+        .filter(|m| allowed.contains(m))
+        .map(Method::as_str)
+        .collect();
+    let allow = allow.join(", ");
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed here; use {allow}", parts.method),
+    )
+    .with_header("allow", allow)
 }
 
 /// The principal's tenant for an admin route (shared by the tenant-scoped handlers).
 pub fn admin_tenant(state: &AppState, p: &Principal, parts: &Parts) -> Result<String, ApiError> {
     auth::tenant_scope(state, p, &parts.headers, auth::Need::Admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs(path: &str) -> Vec<&str> {
+        path.trim_matches('/').split('/').collect()
+    }
+
+    #[test]
+    fn each_method_and_pattern_is_routed_once() {
+        let mut seen = std::collections::HashSet::new();
+        for (m, pattern, _) in ROUTES {
+            assert!(seen.insert((m.clone(), *pattern)), "{m} {pattern} twice");
+        }
+    }
+
+    #[test]
+    fn lookup_captures_segments_and_lists_other_methods() {
+        let path = segs("/api/webhooks/wh_1/deliveries/dlv_2/retry");
+        let Ok((id, params)) = lookup(&Method::POST, &path) else {
+            panic!("no route");
+        };
+        assert_eq!(id, RouteId::DeliveryRetry);
+        assert_eq!((params.at(0), params.at(1)), ("wh_1", "dlv_2"));
+        let path = segs("/api/webhooks/wh_1");
+        let Err(allowed) = lookup(&Method::POST, &path) else {
+            panic!("POST on a webhook is not a route");
+        };
+        assert_eq!(
+            allowed,
+            [Method::GET, Method::PUT, Method::PATCH, Method::DELETE]
+        );
+        assert!(matches!(lookup(&Method::GET, &segs("/api/nope")), Err(a) if a.is_empty()));
+        assert!(matches!(
+            lookup(&Method::HEAD, &segs("/healthz")),
+            Ok((RouteId::Healthz, _))
+        ));
+        assert!(lookup(&Method::HEAD, &segs("/api/webhooks")).is_err());
+    }
 }

@@ -11,12 +11,28 @@ pub struct EventType {
     pub sample: String,
 }
 
-/// Event types the daemon raises itself; always in the catalog (CONTRACT §3).
-pub const OPERATIONAL_EVENT_TYPES: &[(&str, &str, &str)] = &[(
-    "webhook.disabled",
-    "A webhook was disabled by hookd (410 Gone, or failing too long)",
-    r#"{"webhook_id":"wh_01JD3QZ9X8N6R2V4T7Y5K1M0PA","reason":"endpoint answered 410 Gone","at":"2026-11-22T10:30:00.000Z"}"#,
-)];
+/// Event types the daemon raises itself; always in the catalog, under the category
+/// [`OPERATIONAL_CATEGORY`]. `(name, description, sample)`.
+pub const OPERATIONAL_EVENT_TYPES: &[(&str, &str, &str)] = &[
+    (
+        "webhook.failing",
+        "A webhook failed too many times in a row: hookd holds its queue and probes it",
+        r#"{"webhook_id":"wh_01JD3QZ9X8N6R2V4T7Y5K1M0PA","name":"CRM sync","reason":"5 failed attempts in a row","consecutive_failures":5,"last_status_code":503,"last_error":"HTTP 503","at":"2026-11-22T10:30:00.000Z"}"#,
+    ),
+    (
+        "webhook.recovered",
+        "A failing webhook accepted a delivery again and is active",
+        r#"{"webhook_id":"wh_01JD3QZ9X8N6R2V4T7Y5K1M0PA","name":"CRM sync","failing_since":"2026-11-22T10:30:00.000Z","at":"2026-11-22T11:02:14.000Z"}"#,
+    ),
+    (
+        "webhook.disabled",
+        "A webhook was disabled by hookd (410 Gone, or failing too long)",
+        r#"{"webhook_id":"wh_01JD3QZ9X8N6R2V4T7Y5K1M0PA","reason":"endpoint answered 410 Gone","at":"2026-11-22T10:30:00.000Z"}"#,
+    ),
+];
+
+/// The display group of the operational event types.
+pub const OPERATIONAL_CATEGORY: &str = "hookd";
 
 /// A name is dotted lowercase segments: `customer.created`, `task.comment.added`.
 pub fn validate_event_type_name(name: &str) -> Result<(), String> {

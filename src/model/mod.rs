@@ -4,6 +4,8 @@
 //! self-describing: so JSON payloads are kept as JSON *text* (`String`), never as
 //! `serde_json::Value`, and no field uses `skip_serializing_if`.
 
+mod alert_emails;
+mod builtin_catalog;
 mod delivery;
 mod event;
 mod event_type;
@@ -12,9 +14,13 @@ mod tenant;
 mod time;
 mod webhook;
 
+pub use alert_emails::{validate_alert_emails, AlertEmailsError, MAX_ALERT_EMAILS};
+pub use builtin_catalog::builtin_event_types;
 pub use delivery::{Attempt, Delivery, DeliveryStatus, RequestLog};
 pub use event::Event;
-pub use event_type::{validate_event_type_name, EventType, OPERATIONAL_EVENT_TYPES};
+pub use event_type::{
+    validate_event_type_name, EventType, OPERATIONAL_CATEGORY, OPERATIONAL_EVENT_TYPES,
+};
 pub use ids::{new_id, IdKind};
 pub use tenant::{ApiKey, Role, Tenant};
 pub use time::{format_ms, now_ms, parse_rfc3339_ms};

@@ -217,6 +217,9 @@ pub fn resource_figures(report: &mut Report, hookd: &Hookd, env: &RunEnv) {
     // Per accepted event (an event with its deliveries and their attempt records).
     let events = report.get("events_accepted").unwrap_or(0.0).max(1.0);
     report.add("cpu_us_per_event", usage.cpu_secs * 1e6 / events);
-    report.add("written_kb_per_event", usage.written as f64 / 1000.0 / events);
+    report.add(
+        "written_kb_per_event",
+        usage.written as f64 / 1000.0 / events,
+    );
     report.add("data_dir_mb", env.disk_bytes() as f64 / 1048576.0);
 }
