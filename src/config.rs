@@ -36,6 +36,14 @@ pub struct ServerConfig {
     /// The public base URL printed on start and shown as inbound `ingest_url` (defaults to
     /// `http://<listen>`).
     pub public_url: Option<String>,
+    /// Connections open at once; beyond it new ones wait in the kernel's backlog. Also kept
+    /// to at most half the process's file-descriptor limit (the rest is for deliveries and
+    /// storage).
+    pub max_connections: usize,
+    /// A connection with no request in progress that sends nothing for this long is closed.
+    pub idle_timeout_secs: f64,
+    /// Head and body of one request (and a TLS handshake) must arrive within this.
+    pub request_timeout_secs: f64,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +55,9 @@ impl Default for ServerConfig {
             max_payload_bytes: 256 * 1024,
             ingest_rate_limit_per_sec: 5000,
             public_url: None,
+            max_connections: 4096,
+            idle_timeout_secs: 60.0,
+            request_timeout_secs: 30.0,
         }
     }
 }
@@ -254,6 +265,24 @@ impl Config {
                 ));
             }
         }
+        if self.server.max_connections == 0 || self.server.max_connections > 1_000_000 {
+            return Err(invalid(
+                "server.max_connections",
+                "must be between 1 and 1000000",
+            ));
+        }
+        check_secs(
+            "server.idle_timeout_secs",
+            self.server.idle_timeout_secs,
+            false,
+            MAX_CONN_TIMEOUT_SECS,
+        )?;
+        check_secs(
+            "server.request_timeout_secs",
+            self.server.request_timeout_secs,
+            false,
+            MAX_CONN_TIMEOUT_SECS,
+        )?;
         let s = &self.storage;
         if s.data_dir.as_os_str().is_empty() {
             return Err(invalid("storage.data_dir", "must not be empty"));
@@ -368,6 +397,22 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The longest idle or request timeout of an API connection: one hour.
+const MAX_CONN_TIMEOUT_SECS: f64 = 3600.0;
+
+/// A duration key in seconds: finite, above 0 (or 0 too when `zero_ok`), at most `max`.
+fn check_secs(key: &'static str, value: f64, zero_ok: bool, max: f64) -> Result<(), ConfigError> {
+    let low_ok = if zero_ok { value >= 0.0 } else { value > 0.0 };
+    if value.is_finite() && low_ok && value <= max {
+        return Ok(());
+    }
+    let low = if zero_ok { "from 0" } else { "above 0" };
+    Err(invalid(
+        key,
+        format!("{value} is out of bounds: must be {low} and at most {max} seconds"),
+    ))
 }
 
 /// A retry schedule: at most 50 entries, each between 0 and 30 days.

@@ -26,6 +26,8 @@ pub fn sled_dir(data_dir: &Path) -> PathBuf {
 /// Run the daemon until a signal; `Ok` means a clean shutdown (exit 0).
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    let nofile = ops::fdlimit::raise_nofile_limit();
+    let conn_limits = api::ConnLimits::new(&config.server, nofile);
     let data_dir = config.storage.data_dir.clone();
     create_private_dir(&data_dir)?;
     let (operator_key_hash, key_origin) = operator_key(&config, &data_dir)?;
@@ -102,6 +104,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::info!("shutting down: no new requests; letting attempts in flight finish");
         },
         Duration::from_secs(5),
+        conn_limits,
     )
     .await;
     engine.shutdown(grace).await;

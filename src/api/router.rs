@@ -31,7 +31,8 @@ pub async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
             Ok(health::metrics(state).await)
         }
         ["api", rest @ ..] => {
-            let body = read_body(&parts.headers, body, state.config.max_payload_bytes()).await?;
+            let read = read_body(&parts.headers, body, state.config.max_payload_bytes());
+            let body = within_request_deadline(&parts, read).await?;
             let principal = auth::authenticate(state, &parts.headers)?;
             api(state, &principal, &parts, &body, rest).await
         }
@@ -91,6 +92,33 @@ async fn api(
         (&M::GET, ["events", id]) => events::get(state, p, parts, id),
 
         _ => Err(unknown_route(parts)),
+    }
+}
+
+/// Receive the body by the request's deadline (set by the server for every request), or
+/// answer 408 and close the connection: a body sent slowly must not hold it open.
+async fn within_request_deadline(
+    parts: &Parts,
+    read: impl std::future::Future<Output = Result<Bytes, ApiError>>,
+) -> Result<Bytes, ApiError> {
+    let Some(super::conn::RequestDeadline(at)) = parts.extensions.get().copied() else {
+        return read.await;
+    };
+    match tokio::time::timeout_at(at, read).await {
+        Ok(read) => read,
+        Err(_) => {
+            let e = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request did not arrive completely within server.request_timeout_secs",
+            );
+            // HTTP/2 has no `Connection` header; hyper resets the stream instead.
+            Err(if parts.version < http::Version::HTTP_2 {
+                e.with_header("connection", "close".into())
+            } else {
+                e
+            })
+        }
     }
 }
 
