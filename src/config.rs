@@ -287,10 +287,13 @@ impl Config {
         if s.data_dir.as_os_str().is_empty() {
             return Err(invalid("storage.data_dir", "must not be empty"));
         }
-        if !(s.retention_days.is_finite() && s.retention_days > 0.0) {
+        if !(s.retention_days.is_finite()
+            && s.retention_days > 0.0
+            && s.retention_days <= MAX_RETENTION_DAYS)
+        {
             return Err(invalid(
                 "storage.retention_days",
-                "must be a number above 0",
+                format!("must be above 0 and at most {MAX_RETENTION_DAYS} (days)"),
             ));
         }
         if s.cache_mb == 0 || s.cache_mb > 1024 * 1024 {
@@ -311,12 +314,7 @@ impl Config {
             }
         }
         let d = &self.delivery;
-        if !(d.timeout_secs.is_finite() && d.timeout_secs > 0.0 && d.timeout_secs <= 300.0) {
-            return Err(invalid(
-                "delivery.timeout_secs",
-                "must be above 0 and at most 300",
-            ));
-        }
+        check_secs("delivery.timeout_secs", d.timeout_secs, false, 300.0)?;
         validate_schedule("delivery.retry_schedule_secs", &d.retry_schedule_secs)?;
         if d.max_response_capture_bytes > 1024 * 1024 {
             return Err(invalid(
@@ -330,12 +328,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if !(d.disable_after_failing_secs.is_finite() && d.disable_after_failing_secs >= 0.0) {
-            return Err(invalid(
-                "delivery.disable_after_failing_secs",
-                "must be 0 or more",
-            ));
-        }
+        check_secs(
+            "delivery.disable_after_failing_secs",
+            d.disable_after_failing_secs,
+            true,
+            MAX_FAILING_SECS,
+        )?;
         if d.default_rate_limit_per_sec == 0 {
             return Err(invalid(
                 "delivery.default_rate_limit_per_sec",
@@ -351,18 +349,25 @@ impl Config {
         if d.workers == 0 || d.workers > 100_000 {
             return Err(invalid("delivery.workers", "must be between 1 and 100000"));
         }
-        if !(d.max_retry_after_secs.is_finite() && d.max_retry_after_secs >= 0.0) {
-            return Err(invalid(
-                "delivery.max_retry_after_secs",
-                "must be 0 or more",
-            ));
-        }
-        if !(d.breaker_cooldown_secs.is_finite() && d.breaker_cooldown_secs > 0.0) {
-            return Err(invalid("delivery.breaker_cooldown_secs", "must be above 0"));
-        }
-        if !(d.breaker_max_cooldown_secs.is_finite()
-            && d.breaker_max_cooldown_secs >= d.breaker_cooldown_secs)
-        {
+        check_secs(
+            "delivery.max_retry_after_secs",
+            d.max_retry_after_secs,
+            true,
+            MAX_DELAY_SECS,
+        )?;
+        check_secs(
+            "delivery.breaker_cooldown_secs",
+            d.breaker_cooldown_secs,
+            false,
+            MAX_DELAY_SECS,
+        )?;
+        check_secs(
+            "delivery.breaker_max_cooldown_secs",
+            d.breaker_max_cooldown_secs,
+            false,
+            MAX_DELAY_SECS,
+        )?;
+        if d.breaker_max_cooldown_secs < d.breaker_cooldown_secs {
             return Err(invalid(
                 "delivery.breaker_max_cooldown_secs",
                 "must be at least breaker_cooldown_secs",
@@ -402,6 +407,17 @@ impl Config {
 /// The longest idle or request timeout of an API connection: one hour.
 const MAX_CONN_TIMEOUT_SECS: f64 = 3600.0;
 
+/// The longest delay hookd waits before an attempt: a retry of the schedule, a receiver's
+/// `Retry-After`, a breaker cool-down. 30 days, far below what timers can hold (tokio-util's
+/// `DelayQueue` panics beyond about 795 days), so no accepted value can overflow one.
+pub const MAX_DELAY_SECS: f64 = 30.0 * 86400.0;
+
+/// How long a webhook may be failing before it is disabled, at most: one year.
+const MAX_FAILING_SECS: f64 = 365.0 * 86400.0;
+
+/// The longest retention: ten years.
+const MAX_RETENTION_DAYS: f64 = 3650.0;
+
 /// A duration key in seconds: finite, above 0 (or 0 too when `zero_ok`), at most `max`.
 fn check_secs(key: &'static str, value: f64, zero_ok: bool, max: f64) -> Result<(), ConfigError> {
     let low_ok = if zero_ok { value >= 0.0 } else { value > 0.0 };
@@ -421,7 +437,7 @@ pub fn validate_schedule(key: &'static str, schedule: &[f64]) -> Result<(), Conf
         return Err(invalid(key, "at most 50 retries"));
     }
     for d in schedule {
-        if !(d.is_finite() && *d >= 0.0 && *d <= 30.0 * 86400.0) {
+        if !(d.is_finite() && *d >= 0.0 && *d <= MAX_DELAY_SECS) {
             return Err(invalid(
                 key,
                 format!("{d} is not a delay between 0 and 2592000 seconds"),
@@ -459,6 +475,35 @@ mod tests {
         assert!(e.to_string().contains("allowed_networks"), "{e}");
         let e = Config::parse("[storage]\ncommit_gap_ms = 500\n").unwrap_err();
         assert!(e.to_string().contains("storage.commit_gap_ms"), "{e}");
+    }
+
+    #[test]
+    fn every_duration_key_is_bounded_and_named() {
+        for (section, key, value) in [
+            ("server", "idle_timeout_secs", "1e12"),
+            ("server", "request_timeout_secs", "0"),
+            ("storage", "retention_days", "1e9"),
+            ("delivery", "timeout_secs", "1e12"),
+            ("delivery", "disable_after_failing_secs", "1e15"),
+            ("delivery", "max_retry_after_secs", "1e12"),
+            ("delivery", "breaker_cooldown_secs", "1e12"),
+            ("delivery", "breaker_max_cooldown_secs", "1e12"),
+            ("delivery", "retry_schedule_secs", "[60, 1e12]"),
+            ("delivery", "max_retry_after_secs", "nan"),
+            ("delivery", "breaker_cooldown_secs", "inf"),
+        ] {
+            let text = format!("[{section}]\n{key} = {value}\n");
+            let e = match Config::parse(&text) {
+                Ok(_) => panic!("{section}.{key} = {value} was accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(e.contains(&format!("{section}.{key}")), "{e}");
+        }
+        let c = Config::parse(
+            "[delivery]\nmax_retry_after_secs = 2592000\nbreaker_max_cooldown_secs = 2592000\n",
+        )
+        .unwrap();
+        assert_eq!(c.delivery.max_retry_after_secs, MAX_DELAY_SECS);
     }
 
     #[test]

@@ -90,18 +90,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
 
     let sweeper = tokio::spawn(retention_sweep(store.clone(), config.retention_ms()));
+    let sweeper_abort = sweeper.abort_handle();
+    engine.supervise("retention sweep", sweeper);
 
     let grace = Duration::from_secs_f64(config.delivery.timeout_secs + 1.0);
     let shutdown_state = state.clone();
+    let watched_engine = engine.clone();
     api::serve(
         listener,
         tls,
         state.clone(),
         async move {
-            shutdown_signal().await;
+            // A failed engine stops the daemon too: better a restart by the service manager
+            // than an API that accepts events nobody delivers.
+            let failed = tokio::select! {
+                _ = shutdown_signal() => None,
+                reason = watched_engine.failed() => Some(reason),
+            };
             shutdown_state.shutting_down.store(true, Ordering::Relaxed);
             ops::systemd::notify_stopping();
-            tracing::info!("shutting down: no new requests; letting attempts in flight finish");
+            match failed {
+                None => tracing::info!(
+                    "shutting down: no new requests; letting attempts in flight finish"
+                ),
+                Some(reason) => tracing::error!(
+                    %reason,
+                    "shutting down after a delivery engine failure; exiting non-zero"
+                ),
+            }
         },
         Duration::from_secs(5),
         conn_limits,
@@ -109,11 +125,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await;
     engine.shutdown(grace).await;
     shrink.abort();
-    sweeper.abort();
+    sweeper_abort.abort();
     if let Some(w) = watchdog {
         w.abort();
     }
     let flushed = tokio::task::spawn_blocking(move || store.flush_blocking()).await;
+    if let Some(reason) = engine.failure() {
+        if let Ok(Err(e)) = &flushed {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        return Err(anyhow::anyhow!("delivery engine failure: {reason}"));
+    }
     match flushed {
         Ok(Ok(())) => {
             tracing::info!("storage flushed; bye");

@@ -133,7 +133,7 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
             retry_after_secs,
             cfg.max_retry_after_secs,
         )
-        .map(|d| now_ms() + d)
+        .map(|d| retry::due_after(now_ms(), d))
     };
     let mut delivery = delivery;
     let old_due = delivery.next_attempt_at;
@@ -223,7 +223,7 @@ async fn exchange(
         (now / 1000) as i64,
         &body,
     );
-    let timeout = Duration::from_secs_f64(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
+    let timeout = attempt_timeout(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
     let started = Instant::now();
     let result = tokio::time::timeout(
         timeout,
@@ -257,6 +257,15 @@ async fn exchange(
         body,
         retry_after,
     }
+}
+
+/// An attempt's time limit from its configured seconds; a stored value that is not a valid
+/// duration (validation refuses those) falls back to 30 s rather than panicking, and none
+/// exceeds 300 s.
+fn attempt_timeout(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs)
+        .unwrap_or(Duration::from_secs(30))
+        .min(Duration::from_secs(300))
 }
 
 /// The recorded error of an attempt that got no complete answer in time.
