@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub idle_timeout_secs: f64,
     /// Head and body of one request (and a TLS handshake) must arrive within this.
     pub request_timeout_secs: f64,
+    /// `/metrics` adds series per webhook (labelled with webhook and tenant ids). Off by
+    /// default: `/metrics` needs no key, and those labels name every tenant and webhook.
+    pub metrics_per_webhook: bool,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +61,7 @@ impl Default for ServerConfig {
             max_connections: 4096,
             idle_timeout_secs: 60.0,
             request_timeout_secs: 30.0,
+            metrics_per_webhook: false,
         }
     }
 }

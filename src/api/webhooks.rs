@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::model::{
     format_ms, new_id, now_ms, Breaker, IdKind, PayloadFormat, Webhook, WebhookStatus,
 };
-use crate::signing::{new_secret, secret_key_bytes, SECRET_PREFIX};
+use crate::signing::{decode_secret, new_secret};
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
 
@@ -90,10 +90,7 @@ pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes
     let verify = input.verify.unwrap_or(true);
     let secret = match input.secret.take() {
         Some(s) => {
-            if !s.starts_with(SECRET_PREFIX)
-                || secret_key_bytes(&s).len() < 24
-                || s == SECRET_PREFIX
-            {
+            if decode_secret(&s).is_none_or(|key| key.len() < 24) {
                 return Err(ApiError::unprocessable(
                     "invalid_secret",
                     "secret",

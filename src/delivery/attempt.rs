@@ -225,17 +225,22 @@ async fn exchange(
     );
     let timeout = attempt_timeout(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
     let started = Instant::now();
-    let result = tokio::time::timeout(
-        timeout,
-        send(
-            &ctx.client,
-            webhook,
-            &headers,
-            body.clone(),
-            cfg.max_response_capture_bytes,
-        ),
-    )
-    .await;
+    let result = match url_refusal(&webhook.url, cfg.allow_http) {
+        Some(refusal) => Ok(Err(refusal)),
+        None => {
+            tokio::time::timeout(
+                timeout,
+                send(
+                    &ctx.client,
+                    webhook,
+                    &headers,
+                    body.clone(),
+                    cfg.max_response_capture_bytes,
+                ),
+            )
+            .await
+        }
+    };
     let duration_ms = started.elapsed().as_millis() as u64;
     let (status_code, error, response_body, retry_after) = match result {
         Err(_) => (None, Some(timeout_error(timeout)), String::new(), None),
@@ -257,6 +262,32 @@ async fn exchange(
         body,
         retry_after,
     }
+}
+
+/// Why a stored webhook URL may not be sent to under the current config, if it may not:
+/// URLs are validated when a webhook is saved, but the operator may have turned
+/// `delivery.allow_http` off since, and webhooks saved by older versions may carry
+/// credentials. Such an attempt fails with this error (and is retried on schedule, so
+/// fixing the URL or the config lets the delivery through) instead of being sent.
+fn url_refusal(raw: &str, allow_http: bool) -> Option<String> {
+    let Ok(url) = url::Url::parse(raw) else {
+        return Some("refused: the webhook URL is not a valid URL".into());
+    };
+    if url.scheme() == "http" && !allow_http {
+        return Some(
+            "refused: plain http:// delivery is turned off (delivery.allow_http = false); \
+             change the webhook URL to https://"
+                .into(),
+        );
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some(
+            "refused: the webhook URL contains credentials (user:password@); \
+             send them in a custom header instead"
+                .into(),
+        );
+    }
+    None
 }
 
 /// An attempt's time limit from its configured seconds; a stored value that is not a valid
@@ -344,4 +375,19 @@ async fn send(
         .map(str::to_string);
     let (bytes, _truncated) = read_body_capped(resp.into_body(), cap).await;
     Ok((status, payload::capture(&bytes, cap), retry_after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls_are_refused_once_allow_http_is_off_and_credentials_always() {
+        assert_eq!(url_refusal("https://crm.example.com/hooks", false), None);
+        assert_eq!(url_refusal("http://127.0.0.1:9/hooks", true), None);
+        let e = url_refusal("http://127.0.0.1:9/hooks", false).unwrap();
+        assert!(e.starts_with("refused:") && e.contains("allow_http"), "{e}");
+        let e = url_refusal("https://user:secret@crm.example.com/", false).unwrap();
+        assert!(e.starts_with("refused:") && !e.contains("secret@"), "{e}");
+    }
 }
