@@ -79,6 +79,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     drop(out);
     tracing::info!(%local, "hookd started");
 
+    let signalled = shutdown_signal();
     ops::systemd::notify_ready();
     let watchdog = ops::systemd::spawn_watchdog();
     let limiter_state = state.clone();
@@ -104,7 +105,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             // A failed engine stops the daemon too: better a restart by the service manager
             // than an API that accepts events nobody delivers.
             let failed = tokio::select! {
-                _ = shutdown_signal() => None,
+                _ = signalled => None,
                 reason = watched_engine.failed() => Some(reason),
             };
             shutdown_state.shutting_down.store(true, Ordering::Relaxed);
@@ -202,10 +203,20 @@ fn catalog_seed(config: &Config) -> Vec<EventType> {
     types
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: a signal that arrives while the server is still starting
+/// (right after READY) must start a clean shutdown, not hit the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
+    async move { wait_for_signals(term, int).await }
+}
+
+async fn wait_for_signals(
+    term: std::io::Result<tokio::signal::unix::Signal>,
+    int: std::io::Result<tokio::signal::unix::Signal>,
+) {
     match (term, int) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
