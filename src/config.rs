@@ -129,6 +129,8 @@ pub struct DeliveryConfig {
     pub breaker_max_cooldown_secs: f64,
     /// Deliveries the scheduler holds in memory at most (the rest wait on disk).
     pub max_loaded_deliveries: usize,
+    /// Webhooks one tenant may have; creating more is 422 `limit_exceeded`.
+    pub max_webhooks_per_tenant: usize,
     /// Alias accepted for `server.max_payload_bytes` (the contract names the key without a
     /// section); when set here it wins.
     pub max_payload_bytes: Option<usize>,
@@ -152,6 +154,7 @@ impl Default for DeliveryConfig {
             breaker_cooldown_secs: 30.0,
             breaker_max_cooldown_secs: 3600.0,
             max_loaded_deliveries: 50_000,
+            max_webhooks_per_tenant: 1000,
             max_payload_bytes: None,
         }
     }
@@ -381,6 +384,12 @@ impl Config {
             return Err(invalid(
                 "delivery.max_loaded_deliveries",
                 "must be at least 100",
+            ));
+        }
+        if d.max_webhooks_per_tenant == 0 || d.max_webhooks_per_tenant > 1_000_000 {
+            return Err(invalid(
+                "delivery.max_webhooks_per_tenant",
+                "must be between 1 and 1000000",
             ));
         }
         let mut seen = std::collections::HashSet::new();

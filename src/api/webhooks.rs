@@ -86,6 +86,19 @@ pub fn list(state: &AppState, p: &Principal, parts: &Parts) -> Resp {
 
 pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes) -> Resp {
     let tenant = admin_tenant(state, p, parts)?;
+    let max = state.config.delivery.max_webhooks_per_tenant;
+    // Checked first, before any network probe. Two creates racing at the limit may both
+    // pass this count; the overshoot is bounded by the concurrent requests of one tenant.
+    if state.store.tenant_webhooks(&tenant).len() >= max {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit_exceeded",
+            format!(
+                "this tenant already has the maximum of {max} webhooks \
+                 (delivery.max_webhooks_per_tenant); delete one first"
+            ),
+        ));
+    }
     let mut input: WebhookInput = read_json(&parts.headers, body)?;
     let verify = input.verify.unwrap_or(true);
     let secret = match input.secret.take() {
