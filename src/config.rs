@@ -40,6 +40,17 @@ pub struct ServerConfig {
     /// CSP `frame-ancestors` of the admin page: who may show it in a frame. `'none'` (also
     /// `X-Frame-Options: DENY`), `'self'`, or origins such as `https://dms.example.com`.
     pub frame_ancestors: String,
+    /// Connections open at once; beyond it new ones wait in the kernel's backlog. Also kept
+    /// to at most half the process's file-descriptor limit (the rest is for deliveries and
+    /// storage).
+    pub max_connections: usize,
+    /// A connection with no request in progress that sends nothing for this long is closed.
+    pub idle_timeout_secs: f64,
+    /// Head and body of one request (and a TLS handshake) must arrive within this.
+    pub request_timeout_secs: f64,
+    /// `/metrics` adds series per webhook (labelled with webhook and tenant ids). Off by
+    /// default: `/metrics` needs no key, and those labels name every tenant and webhook.
+    pub metrics_per_webhook: bool,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +63,10 @@ impl Default for ServerConfig {
             ingest_rate_limit_per_sec: 5000,
             public_url: None,
             frame_ancestors: "'none'".into(),
+            max_connections: 4096,
+            idle_timeout_secs: 60.0,
+            request_timeout_secs: 30.0,
+            metrics_per_webhook: false,
         }
     }
 }
@@ -119,6 +134,8 @@ pub struct DeliveryConfig {
     pub breaker_max_cooldown_secs: f64,
     /// Deliveries the scheduler holds in memory at most (the rest wait on disk).
     pub max_loaded_deliveries: usize,
+    /// Webhooks one tenant may have; creating more is 422 `limit_exceeded`.
+    pub max_webhooks_per_tenant: usize,
     /// Alias accepted for `server.max_payload_bytes` (the contract names the key without a
     /// section); when set here it wins.
     pub max_payload_bytes: Option<usize>,
@@ -142,6 +159,7 @@ impl Default for DeliveryConfig {
             breaker_cooldown_secs: 30.0,
             breaker_max_cooldown_secs: 3600.0,
             max_loaded_deliveries: 50_000,
+            max_webhooks_per_tenant: 1000,
             max_payload_bytes: None,
         }
     }
@@ -368,14 +386,35 @@ impl Config {
             }
         }
         validate_frame_ancestors(&self.server.frame_ancestors)?;
+        if self.server.max_connections == 0 || self.server.max_connections > 1_000_000 {
+            return Err(invalid(
+                "server.max_connections",
+                "must be between 1 and 1000000",
+            ));
+        }
+        check_secs(
+            "server.idle_timeout_secs",
+            self.server.idle_timeout_secs,
+            false,
+            MAX_CONN_TIMEOUT_SECS,
+        )?;
+        check_secs(
+            "server.request_timeout_secs",
+            self.server.request_timeout_secs,
+            false,
+            MAX_CONN_TIMEOUT_SECS,
+        )?;
         let s = &self.storage;
         if s.data_dir.as_os_str().is_empty() {
             return Err(invalid("storage.data_dir", "must not be empty"));
         }
-        if !(s.retention_days.is_finite() && s.retention_days > 0.0) {
+        if !(s.retention_days.is_finite()
+            && s.retention_days > 0.0
+            && s.retention_days <= MAX_RETENTION_DAYS)
+        {
             return Err(invalid(
                 "storage.retention_days",
-                "must be a number above 0",
+                format!("must be above 0 and at most {MAX_RETENTION_DAYS} (days)"),
             ));
         }
         if s.cache_mb == 0 || s.cache_mb > 1024 * 1024 {
@@ -396,12 +435,7 @@ impl Config {
             }
         }
         let d = &self.delivery;
-        if !(d.timeout_secs.is_finite() && d.timeout_secs > 0.0 && d.timeout_secs <= 300.0) {
-            return Err(invalid(
-                "delivery.timeout_secs",
-                "must be above 0 and at most 300",
-            ));
-        }
+        check_secs("delivery.timeout_secs", d.timeout_secs, false, 300.0)?;
         validate_schedule("delivery.retry_schedule_secs", &d.retry_schedule_secs)?;
         if d.max_response_capture_bytes > 1024 * 1024 {
             return Err(invalid(
@@ -415,12 +449,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if !(d.disable_after_failing_secs.is_finite() && d.disable_after_failing_secs >= 0.0) {
-            return Err(invalid(
-                "delivery.disable_after_failing_secs",
-                "must be 0 or more",
-            ));
-        }
+        check_secs(
+            "delivery.disable_after_failing_secs",
+            d.disable_after_failing_secs,
+            true,
+            MAX_FAILING_SECS,
+        )?;
         if d.default_rate_limit_per_sec == 0 {
             return Err(invalid(
                 "delivery.default_rate_limit_per_sec",
@@ -436,18 +470,25 @@ impl Config {
         if d.workers == 0 || d.workers > 100_000 {
             return Err(invalid("delivery.workers", "must be between 1 and 100000"));
         }
-        if !(d.max_retry_after_secs.is_finite() && d.max_retry_after_secs >= 0.0) {
-            return Err(invalid(
-                "delivery.max_retry_after_secs",
-                "must be 0 or more",
-            ));
-        }
-        if !(d.breaker_cooldown_secs.is_finite() && d.breaker_cooldown_secs > 0.0) {
-            return Err(invalid("delivery.breaker_cooldown_secs", "must be above 0"));
-        }
-        if !(d.breaker_max_cooldown_secs.is_finite()
-            && d.breaker_max_cooldown_secs >= d.breaker_cooldown_secs)
-        {
+        check_secs(
+            "delivery.max_retry_after_secs",
+            d.max_retry_after_secs,
+            true,
+            MAX_DELAY_SECS,
+        )?;
+        check_secs(
+            "delivery.breaker_cooldown_secs",
+            d.breaker_cooldown_secs,
+            false,
+            MAX_DELAY_SECS,
+        )?;
+        check_secs(
+            "delivery.breaker_max_cooldown_secs",
+            d.breaker_max_cooldown_secs,
+            false,
+            MAX_DELAY_SECS,
+        )?;
+        if d.breaker_max_cooldown_secs < d.breaker_cooldown_secs {
             return Err(invalid(
                 "delivery.breaker_max_cooldown_secs",
                 "must be at least breaker_cooldown_secs",
@@ -460,6 +501,12 @@ impl Config {
             ));
         }
         self.smtp.validate()?;
+        if d.max_webhooks_per_tenant == 0 || d.max_webhooks_per_tenant > 1_000_000 {
+            return Err(invalid(
+                "delivery.max_webhooks_per_tenant",
+                "must be between 1 and 1000000",
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for et in &self.event_types {
             if let Err(problem) = crate::model::validate_event_type_name(&et.name) {
@@ -521,13 +568,40 @@ fn validate_frame_ancestors(value: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The longest idle or request timeout of an API connection: one hour.
+const MAX_CONN_TIMEOUT_SECS: f64 = 3600.0;
+
+/// The longest delay hookd waits before an attempt: a retry of the schedule, a receiver's
+/// `Retry-After`, a breaker cool-down. 30 days, far below what timers can hold (tokio-util's
+/// `DelayQueue` panics beyond about 795 days), so no accepted value can overflow one.
+pub const MAX_DELAY_SECS: f64 = 30.0 * 86400.0;
+
+/// How long a webhook may be failing before it is disabled, at most: one year.
+const MAX_FAILING_SECS: f64 = 365.0 * 86400.0;
+
+/// The longest retention: ten years.
+const MAX_RETENTION_DAYS: f64 = 3650.0;
+
+/// A duration key in seconds: finite, above 0 (or 0 too when `zero_ok`), at most `max`.
+fn check_secs(key: &'static str, value: f64, zero_ok: bool, max: f64) -> Result<(), ConfigError> {
+    let low_ok = if zero_ok { value >= 0.0 } else { value > 0.0 };
+    if value.is_finite() && low_ok && value <= max {
+        return Ok(());
+    }
+    let low = if zero_ok { "from 0" } else { "above 0" };
+    Err(invalid(
+        key,
+        format!("{value} is out of bounds: must be {low} and at most {max} seconds"),
+    ))
+}
+
 /// A retry schedule: at most 50 entries, each between 0 and 30 days.
 pub fn validate_schedule(key: &'static str, schedule: &[f64]) -> Result<(), ConfigError> {
     if schedule.len() > 50 {
         return Err(invalid(key, "at most 50 retries"));
     }
     for d in schedule {
-        if !(d.is_finite() && *d >= 0.0 && *d <= 30.0 * 86400.0) {
+        if !(d.is_finite() && *d >= 0.0 && *d <= MAX_DELAY_SECS) {
             return Err(invalid(
                 key,
                 format!("{d} is not a delay between 0 and 2592000 seconds"),
@@ -565,6 +639,35 @@ mod tests {
         assert!(e.to_string().contains("allowed_networks"), "{e}");
         let e = Config::parse("[storage]\ncommit_gap_ms = 500\n").unwrap_err();
         assert!(e.to_string().contains("storage.commit_gap_ms"), "{e}");
+    }
+
+    #[test]
+    fn every_duration_key_is_bounded_and_named() {
+        for (section, key, value) in [
+            ("server", "idle_timeout_secs", "1e12"),
+            ("server", "request_timeout_secs", "0"),
+            ("storage", "retention_days", "1e9"),
+            ("delivery", "timeout_secs", "1e12"),
+            ("delivery", "disable_after_failing_secs", "1e15"),
+            ("delivery", "max_retry_after_secs", "1e12"),
+            ("delivery", "breaker_cooldown_secs", "1e12"),
+            ("delivery", "breaker_max_cooldown_secs", "1e12"),
+            ("delivery", "retry_schedule_secs", "[60, 1e12]"),
+            ("delivery", "max_retry_after_secs", "nan"),
+            ("delivery", "breaker_cooldown_secs", "inf"),
+        ] {
+            let text = format!("[{section}]\n{key} = {value}\n");
+            let e = match Config::parse(&text) {
+                Ok(_) => panic!("{section}.{key} = {value} was accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(e.contains(&format!("{section}.{key}")), "{e}");
+        }
+        let c = Config::parse(
+            "[delivery]\nmax_retry_after_secs = 2592000\nbreaker_max_cooldown_secs = 2592000\n",
+        )
+        .unwrap();
+        assert_eq!(c.delivery.max_retry_after_secs, MAX_DELAY_SECS);
     }
 
     #[test]

@@ -35,6 +35,8 @@ fn refuse_sled_data(data_dir: &Path) -> anyhow::Result<()> {
 /// Run the daemon until a signal; `Ok` means a clean shutdown (exit 0).
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    let nofile = ops::fdlimit::raise_nofile_limit();
+    let conn_limits = api::ConnLimits::new(&config.server, nofile);
     let data_dir = config.storage.data_dir.clone();
     create_private_dir(&data_dir)?;
     let (operator_key_hash, key_origin) = operator_key(&config, &data_dir)?;
@@ -102,6 +104,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     drop(out);
     tracing::info!(%local, "hookd started");
 
+    let signalled = shutdown_signal();
     ops::systemd::notify_ready();
     let watchdog = ops::systemd::spawn_watchdog();
     let limiter_state = state.clone();
@@ -113,25 +116,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
 
     let sweeper = tokio::spawn(retention_sweep(store.clone(), config.retention_ms()));
+    let sweeper_abort = sweeper.abort_handle();
+    engine.supervise("retention sweep", sweeper);
 
     let grace = Duration::from_secs_f64(config.delivery.timeout_secs + 1.0);
     let shutdown_state = state.clone();
+    let watched_engine = engine.clone();
     api::serve(
         listener,
         tls,
         state.clone(),
         async move {
-            shutdown_signal().await;
+            // A failed engine stops the daemon too: better a restart by the service manager
+            // than an API that accepts events nobody delivers.
+            let failed = tokio::select! {
+                _ = signalled => None,
+                reason = watched_engine.failed() => Some(reason),
+            };
             shutdown_state.shutting_down.store(true, Ordering::Relaxed);
             ops::systemd::notify_stopping();
-            tracing::info!("shutting down: no new requests; letting attempts in flight finish");
+            match failed {
+                None => tracing::info!(
+                    "shutting down: no new requests; letting attempts in flight finish"
+                ),
+                Some(reason) => tracing::error!(
+                    %reason,
+                    "shutting down after a delivery engine failure; exiting non-zero"
+                ),
+            }
         },
         Duration::from_secs(5),
+        conn_limits,
     )
     .await;
     engine.shutdown(grace).await;
     shrink.abort();
-    sweeper.abort();
+    sweeper_abort.abort();
     if let Some(w) = watchdog {
         w.abort();
     }
@@ -142,6 +162,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let flushed = tokio::task::spawn_blocking(move || store.flush_blocking()).await;
+    if let Some(reason) = engine.failure() {
+        if let Ok(Err(e)) = &flushed {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        return Err(anyhow::anyhow!("delivery engine failure: {reason}"));
+    }
     match flushed {
         Ok(Ok(())) => {
             tracing::info!("storage flushed; bye");
@@ -221,10 +247,20 @@ fn is_operational(name: &str) -> bool {
     OPERATIONAL_EVENT_TYPES.iter().any(|(n, _, _)| *n == name)
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: a signal that arrives while the server is still starting
+/// (right after READY) must start a clean shutdown, not hit the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
+    async move { wait_for_signals(term, int).await }
+}
+
+async fn wait_for_signals(
+    term: std::io::Result<tokio::signal::unix::Signal>,
+    int: std::io::Result<tokio::signal::unix::Signal>,
+) {
     match (term, int) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {

@@ -50,6 +50,12 @@ pub fn secret_key_bytes(secret: &str) -> Vec<u8> {
         .unwrap_or_else(|| secret.as_bytes().to_vec())
 }
 
+/// The key bytes of a `whsec_` secret, strictly: `None` unless it starts with `whsec_` and
+/// the rest is valid base64 (for checking secrets brought from elsewhere).
+pub fn decode_secret(secret: &str) -> Option<Vec<u8>> {
+    B64.decode(secret.strip_prefix(SECRET_PREFIX)?).ok()
+}
+
 fn hmac(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
     // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
     let mut mac = match HmacSha256::new_from_slice(key) {

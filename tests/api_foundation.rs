@@ -447,7 +447,8 @@ fn reachability_check_accepts_a_real_tls_receiver_and_refuses_closed_and_private
         json!({"url": rx.url("/x"), "events": ["*"]}),
     );
     assert_error(&r, 422, "unreachable");
-    assert!(r.text.contains("not public"), "{}", r.text);
+    assert!(r.text.contains("private address refused"), "{}", r.text);
+    assert!(!r.text.contains("127.0.0.1"), "{}", r.text);
     // "verify": false saves it anyway (delivery is still guarded).
     Api::with_key(&strict, &key)
         .post(

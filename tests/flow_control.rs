@@ -192,7 +192,7 @@ fn breaker_opens_after_n_failures_holds_the_queue_and_probes_one_at_a_time() {
     rx.set_default(Reply::status(500));
     let d = daemon_for(
         &rx,
-        "[delivery]\nfailing_after_consecutive_failures = 3\nbreaker_cooldown_secs = 1.5\nmax_in_flight_per_webhook = 1\nretry_schedule_secs = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]\n",
+        "[server]\nmetrics_per_webhook = true\n[delivery]\nfailing_after_consecutive_failures = 3\nbreaker_cooldown_secs = 1.5\nmax_in_flight_per_webhook = 1\nretry_schedule_secs = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]\n",
     );
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);

@@ -34,7 +34,9 @@ pub fn readyz(state: &AppState) -> Response<Full<Bytes>> {
 pub async fn metrics(state: &AppState) -> Response<Full<Bytes>> {
     state.delivery.refresh_gauges().await;
     let mut text = state.metrics.render();
-    text.push_str(&state.delivery.per_webhook_metrics());
+    if state.config.server.metrics_per_webhook {
+        text.push_str(&state.delivery.per_webhook_metrics());
+    }
     let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -4,6 +4,7 @@
 
 mod auth;
 mod body;
+mod conn;
 mod deliveries;
 mod error;
 mod event_types;
@@ -33,6 +34,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
+pub use conn::ConnLimits;
 pub use error::ApiError;
 
 use crate::config::Config;
@@ -66,66 +68,63 @@ impl AppState {
 }
 
 /// Serve the API on `listener` until `shutdown` resolves, then stop accepting and let
-/// in-flight requests finish (bounded by `grace`).
+/// in-flight requests finish (bounded by `grace`). At most `limits.max_connections` are
+/// open at once; each is closed when silent or too slow (see [`conn`]).
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
+    limits: ConnLimits,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let tls_acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut backoff = conn::AcceptBackoff::default();
     tokio::pin!(shutdown);
     loop {
+        // At the cap, `accept` is not called: new connections wait in the kernel backlog.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(x) => x,
+                Ok(x) => {
+                    backoff.reset();
+                    x
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+                    let pause = backoff.after(&e);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => continue,
+                        _ = &mut shutdown => break,
+                    }
                 }
             },
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = hyper::service::service_fn(move |req| handle(state.clone(), req, peer));
-        match &tls_acceptor {
-            None => {
-                let conn = connection_builder()
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+        let acceptor = tls_acceptor.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let clock = conn::ConnClock::new(limits);
+            let io = conn::Watched::new(stream, clock.clone());
+            let served = conn::until_deadline(
+                &clock,
+                serve_connection(io, acceptor, state, peer, clock.clone(), watcher),
+            )
+            .await;
+            if served.is_none() {
+                tracing::debug!("connection closed: silent too long or request too slow");
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let tls_stream = match tokio::time::timeout(
-                        Duration::from_secs(10),
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        _ => return,
-                    };
-                    let conn = connection_builder()
-                        .serve_connection_with_upgrades(TokioIo::new(tls_stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-        }
+        });
     }
     drop(listener);
     if tokio::time::timeout(grace, graceful.shutdown())
@@ -136,23 +135,62 @@ pub async fn serve(
     }
 }
 
-/// HTTP/1.1 and HTTP/2 on one port, with a bound on how long a client may take to send
-/// its request head (a slow-header client cannot hold a connection open forever).
+/// One connection: the TLS handshake when serving HTTPS, then HTTP/1.1 or HTTP/2.
+async fn serve_connection(
+    io: conn::Watched<tokio::net::TcpStream>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    clock: Arc<conn::ConnClock>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let service_clock = clock.clone();
+    let service = hyper::service::service_fn(move |req| {
+        handle(state.clone(), req, peer, service_clock.clone())
+    });
+    let result = match acceptor {
+        None => {
+            let conn = connection_builder()
+                .serve_connection_with_upgrades(TokioIo::new(io), service)
+                .into_owned();
+            watcher.watch(conn).await
+        }
+        Some(acceptor) => {
+            let Ok(tls_stream) = acceptor.accept(io).await else {
+                return;
+            };
+            clock.handshake_done();
+            let conn = connection_builder()
+                .serve_connection_with_upgrades(TokioIo::new(tls_stream), service)
+                .into_owned();
+            watcher.watch(conn).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 on one port. The connection clock bounds silence and slow requests;
+/// hyper's own HTTP/1 header timeout stays as a backstop far behind it.
 fn connection_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(Duration::from_secs(2 * 3600 + 60))
         .max_buf_size(64 * 1024);
     builder
 }
 
 async fn handle(
     state: Arc<AppState>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     _peer: SocketAddr,
+    clock: Arc<conn::ConnClock>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (_busy, deadline) = clock.request_started();
+    req.extensions_mut().insert(deadline);
     let resp = match router::route(&state, req).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),

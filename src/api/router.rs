@@ -138,13 +138,41 @@ pub async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
     let found = lookup(&parts.method, &segs);
     let public = matches!(&found, Ok((id, _)) if id.is_public());
     if segs.first() == Some(&"api") && !public {
-        let body = read_body(&parts.headers, body, state.config.max_payload_bytes()).await?;
+        let read = read_body(&parts.headers, body, state.config.max_payload_bytes());
+        let body = within_request_deadline(&parts, read).await?;
         let principal = auth::authenticate(state, &parts.headers)?;
         let (id, params) = found.map_err(|allow| unknown_route(&parts, allow))?;
         return dispatch(id, state, Some(&principal), &parts, &body, &params).await;
     }
     let (id, params) = found.map_err(|allow| unknown_route(&parts, allow))?;
     dispatch(id, state, None, &parts, &Bytes::new(), &params).await
+}
+
+/// Receive the body by the request's deadline (set by the server for every request), or
+/// answer 408 and close the connection: a body sent slowly must not hold it open.
+async fn within_request_deadline(
+    parts: &Parts,
+    read: impl std::future::Future<Output = Result<Bytes, ApiError>>,
+) -> Result<Bytes, ApiError> {
+    let Some(super::conn::RequestDeadline(at)) = parts.extensions.get().copied() else {
+        return read.await;
+    };
+    match tokio::time::timeout_at(at, read).await {
+        Ok(read) => read,
+        Err(_) => {
+            let e = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request did not arrive completely within server.request_timeout_secs",
+            );
+            // HTTP/2 has no `Connection` header; hyper resets the stream instead.
+            Err(if parts.version < http::Version::HTTP_2 {
+                e.with_header("connection", "close".into())
+            } else {
+                e
+            })
+        }
+    }
 }
 
 /// The route for `method` and `segs`, with its captured segments; or, when none matches,

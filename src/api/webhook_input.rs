@@ -267,6 +267,14 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<url::Url, ApiError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("`url` must name a host".into()));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Credentials in a URL end up in connection-pool keys and their debug logs; a
+        // receiver that needs them can take them from a custom header instead.
+        return Err(bad(
+            "`url` must not contain credentials (user:password@); send them in a custom header instead"
+                .into(),
+        ));
+    }
     if url.fragment().is_some() {
         return Err(bad("`url` must not contain a #fragment".into()));
     }
@@ -322,6 +330,19 @@ mod tests {
         assert!(validate_url("ftp://x/", true).is_err());
         assert!(validate_url("https://", false).is_err());
         assert!(validate_url("https://crm.example.com/#frag", false).is_err());
+    }
+
+    #[test]
+    fn urls_with_credentials_are_refused_without_echoing_them() {
+        for raw in [
+            "https://user:s3cret@crm.example.com/hooks",
+            "https://s3cret@crm.example.com/hooks",
+            "https://:s3cret@crm.example.com/hooks",
+        ] {
+            let e = validate_url(raw, false).unwrap_err();
+            assert_eq!(e.code, "invalid_url", "{raw}");
+            assert!(!e.message.contains("s3cret"), "{}", e.message);
+        }
     }
 
     #[test]

@@ -133,7 +133,7 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
             retry_after_secs,
             cfg.max_retry_after_secs,
         )
-        .map(|d| now_ms() + d)
+        .map(|d| retry::due_after(now_ms(), d))
     };
     let mut delivery = delivery;
     let old_due = delivery.next_attempt_at;
@@ -223,19 +223,24 @@ async fn exchange(
         (now / 1000) as i64,
         &body,
     );
-    let timeout = Duration::from_secs_f64(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
+    let timeout = attempt_timeout(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
     let started = Instant::now();
-    let result = tokio::time::timeout(
-        timeout,
-        send(
-            &ctx.client,
-            webhook,
-            &headers,
-            body.clone(),
-            cfg.max_response_capture_bytes,
-        ),
-    )
-    .await;
+    let result = match url_refusal(&webhook.url, cfg.allow_http) {
+        Some(refusal) => Ok(Err(refusal)),
+        None => {
+            tokio::time::timeout(
+                timeout,
+                send(
+                    &ctx.client,
+                    webhook,
+                    &headers,
+                    body.clone(),
+                    cfg.max_response_capture_bytes,
+                ),
+            )
+            .await
+        }
+    };
     let duration_ms = started.elapsed().as_millis() as u64;
     let (status_code, error, response_body, retry_after) = match result {
         Err(_) => (None, Some(timeout_error(timeout)), String::new(), None),
@@ -257,6 +262,41 @@ async fn exchange(
         body,
         retry_after,
     }
+}
+
+/// Why a stored webhook URL may not be sent to under the current config, if it may not:
+/// URLs are validated when a webhook is saved, but the operator may have turned
+/// `delivery.allow_http` off since, and webhooks saved by older versions may carry
+/// credentials. Such an attempt fails with this error (and is retried on schedule, so
+/// fixing the URL or the config lets the delivery through) instead of being sent.
+fn url_refusal(raw: &str, allow_http: bool) -> Option<String> {
+    let Ok(url) = url::Url::parse(raw) else {
+        return Some("refused: the webhook URL is not a valid URL".into());
+    };
+    if url.scheme() == "http" && !allow_http {
+        return Some(
+            "refused: plain http:// delivery is turned off (delivery.allow_http = false); \
+             change the webhook URL to https://"
+                .into(),
+        );
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some(
+            "refused: the webhook URL contains credentials (user:password@); \
+             send them in a custom header instead"
+                .into(),
+        );
+    }
+    None
+}
+
+/// An attempt's time limit from its configured seconds; a stored value that is not a valid
+/// duration (validation refuses those) falls back to 30 s rather than panicking, and none
+/// exceeds 300 s.
+fn attempt_timeout(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs)
+        .unwrap_or(Duration::from_secs(30))
+        .min(Duration::from_secs(300))
 }
 
 /// The recorded error of an attempt that got no complete answer in time.
@@ -335,4 +375,19 @@ async fn send(
         .map(str::to_string);
     let (bytes, _truncated) = read_body_capped(resp.into_body(), cap).await;
     Ok((status, payload::capture(&bytes, cap), retry_after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls_are_refused_once_allow_http_is_off_and_credentials_always() {
+        assert_eq!(url_refusal("https://crm.example.com/hooks", false), None);
+        assert_eq!(url_refusal("http://127.0.0.1:9/hooks", true), None);
+        let e = url_refusal("http://127.0.0.1:9/hooks", false).unwrap();
+        assert!(e.starts_with("refused:") && e.contains("allow_http"), "{e}");
+        let e = url_refusal("https://user:secret@crm.example.com/", false).unwrap();
+        assert!(e.starts_with("refused:") && !e.contains("secret@"), "{e}");
+    }
 }

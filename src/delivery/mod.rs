@@ -6,6 +6,7 @@
 //! records the result; [`retry`] says when to try again.
 
 pub mod attempt;
+pub mod failure;
 pub mod fanout;
 pub mod lane;
 pub mod net;
@@ -15,6 +16,22 @@ pub mod scheduler;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The longest delay any delivery timer is set for: 365 days. tokio-util's `DelayQueue`
+/// panics on a deadline beyond about 2^36 ms (795 days), which would kill the scheduler; a
+/// timer cut short by this bound simply fires early, and the work it wakes is found not
+/// due yet and waits again. Config bounds keep real delays far below it (30 days).
+pub const MAX_TIMER_DELAY_MS: u64 = 365 * 86_400_000;
+
+/// `delay`, bounded by [`MAX_TIMER_DELAY_MS`]: use it for every delay handed to a timer.
+pub fn clamp_delay(delay: Duration) -> Duration {
+    delay.min(Duration::from_millis(MAX_TIMER_DELAY_MS))
+}
+
+/// The timer delay from `now_ms` until `due_ms` (0 when due), bounded like [`clamp_delay`].
+pub fn delay_until(due_ms: u64, now_ms: u64) -> Duration {
+    Duration::from_millis(due_ms.saturating_sub(now_ms).min(MAX_TIMER_DELAY_MS))
+}
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -38,6 +55,8 @@ struct Inner {
     ctx: AttemptContext,
     /// When the schedule may be counted again for `/metrics` (see `refresh_gauges`).
     schedule_count: std::sync::Mutex<CountState>,
+    /// Raised when an engine task panics or ends before shutdown: the daemon must exit.
+    failure: Arc<failure::Failure>,
 }
 
 /// The background count of the schedule tree behind two gauges.
@@ -66,7 +85,9 @@ impl Engine {
             config: config.clone(),
         };
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(scheduler::Scheduler::new(ctx.clone(), rx).run());
+        let failure = Arc::new(failure::Failure::default());
+        let task = tokio::spawn(scheduler::Scheduler::new(ctx.clone(), rx).run());
+        failure::supervise("delivery scheduler", task, failure.clone());
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
@@ -75,8 +96,26 @@ impl Engine {
                 tx,
                 ctx,
                 schedule_count: std::sync::Mutex::new(CountState::default()),
+                failure,
             }),
         })
+    }
+
+    /// Watch another task that belongs to the engine's work (e.g. the retention sweep):
+    /// its panic, or its end before shutdown, is an engine failure.
+    pub fn supervise(&self, name: &'static str, task: tokio::task::JoinHandle<()>) {
+        failure::supervise(name, task, self.inner.failure.clone());
+    }
+
+    /// Resolves when the engine has failed (a task panicked or stopped before shutdown),
+    /// with the reason. The daemon then shuts down and exits non-zero.
+    pub async fn failed(&self) -> String {
+        self.inner.failure.wait().await
+    }
+
+    /// The reason the engine failed, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.failure.reason()
     }
 
     /// Resolve, SSRF-check, connect and (https) handshake, within 5 s.
@@ -131,6 +170,7 @@ impl Engine {
 
     /// Stop starting attempts and wait (at most `grace`) for those in flight.
     pub async fn shutdown(&self, grace: Duration) {
+        self.inner.failure.stopping();
         let (tx, rx) = oneshot::channel();
         if self.inner.tx.send(scheduler::Msg::Stop(tx)).await.is_ok()
             && tokio::time::timeout(grace, rx).await.is_err()

@@ -1,10 +1,17 @@
 //! When to try again: the schedule, ±10 % jitter, and a receiver's `Retry-After`.
+//!
+//! Every result is bounded by [`super::MAX_TIMER_DELAY_MS`] and every sum saturates, whatever
+//! the inputs: a receiver chooses its `Retry-After`, and a delay that overflowed would
+//! either wrap into the past (a retry storm) or panic the scheduler's timer.
 
 use rand::Rng;
 
+use super::MAX_TIMER_DELAY_MS;
+
 /// Delay before the attempt after attempt number `made` (1-based) failed, or `None` when
 /// the schedule is exhausted (the delivery is `failed`). `retry_after` (from a 429/503) wins
-/// when it is longer, bounded by `max_retry_after`.
+/// when it is longer, bounded by `max_retry_after`. Never more than
+/// [`MAX_TIMER_DELAY_MS`].
 pub fn next_delay_ms(
     schedule: &[f64],
     made: u32,
@@ -17,7 +24,13 @@ pub fn next_delay_ms(
     if let Some(ra) = retry_after_secs {
         delay = delay.max(ra.min(max_retry_after_secs));
     }
-    Some((delay * 1000.0).round() as u64)
+    // `as` saturates (and maps NaN and negatives to 0); the bound keeps timers valid.
+    Some(((delay * 1000.0).round() as u64).min(MAX_TIMER_DELAY_MS))
+}
+
+/// When a retry `delay_ms` after `now_ms` is due, saturating instead of overflowing.
+pub fn due_after(now_ms: u64, delay_ms: u64) -> u64 {
+    now_ms.saturating_add(delay_ms.min(MAX_TIMER_DELAY_MS))
 }
 
 /// `Retry-After`: delay-seconds or an HTTP date.
@@ -28,7 +41,8 @@ pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<f64> {
     }
     let date = jiff::fmt::rfc2822::parse(value).ok()?;
     let at = date.timestamp().as_millisecond();
-    Some(((at - now_ms as i64).max(0) as f64) / 1000.0)
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    Some((at.saturating_sub(now).max(0) as f64) / 1000.0)
 }
 
 #[cfg(test)]
@@ -58,6 +72,33 @@ mod tests {
         assert_eq!(d, 120_000);
         let d = next_delay_ms(&[100.0], 1, Some(1.0), 3600.0).unwrap();
         assert!(d >= 90_000);
+    }
+
+    #[test]
+    fn huge_or_odd_inputs_give_a_bounded_delay_and_never_overflow() {
+        let max = MAX_TIMER_DELAY_MS;
+        let d = next_delay_ms(&[1.0], 1, Some(99_999_999_999.0), 1e300).unwrap();
+        assert_eq!(d, max);
+        assert_eq!(next_delay_ms(&[f64::MAX], 1, None, 0.0), Some(max));
+        assert_eq!(
+            next_delay_ms(&[1.0], 1, Some(f64::INFINITY), f64::INFINITY),
+            Some(max)
+        );
+        assert_eq!(next_delay_ms(&[f64::NAN], 1, None, 0.0), Some(0));
+        let huge = parse_retry_after("18446744073709551615", 0).unwrap();
+        assert_eq!(next_delay_ms(&[1.0], 1, Some(huge), huge), Some(max));
+        assert_eq!(due_after(u64::MAX - 5, 10), u64::MAX);
+        assert_eq!(due_after(1_000, u64::MAX), 1_000 + max);
+    }
+
+    #[test]
+    fn retry_after_dates_far_away_do_not_overflow() {
+        assert_eq!(
+            parse_retry_after("Sun, 22 Nov 2026 10:30:10 GMT", u64::MAX),
+            Some(0.0)
+        );
+        let far = parse_retry_after("Thu, 30 Dec 9999 00:00:00 GMT", 0).unwrap();
+        assert!(far > 2.5e11, "{far}");
     }
 
     #[test]

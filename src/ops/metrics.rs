@@ -5,11 +5,13 @@
 //! `pub const`s, and the rest of the code records through the small typed helpers below
 //! instead of calling `metrics::counter!` with string literals scattered around.
 //!
-//! Why no tenant or webhook labels: a label value per tenant or per webhook makes the number
-//! of series grow with the data (thousands of webhooks → thousands of series per metric),
-//! which is what takes Prometheus servers down. Every label here has a small fixed set of
-//! values, enforced by taking enums rather than strings. Per-webhook detail lives in the
-//! delivery log, not in metrics.
+//! Why no tenant or webhook labels here: a label value per tenant or per webhook makes the
+//! number of series grow with the data (thousands of webhooks → thousands of series per
+//! metric), which is what takes Prometheus servers down, and `/metrics` needs no key, so such
+//! labels would list every tenant and webhook to anyone who can reach it. Every label here
+//! has a small fixed set of values, enforced by taking enums rather than strings. The only
+//! per-webhook series (status, consecutive failures, breaker state) are rendered by the
+//! delivery engine, and only when the operator sets `server.metrics_per_webhook = true`.
 //!
 //! The recorder is process-global (the `metrics` facade has exactly one), so the helpers are
 //! free functions: they work from any layer without threading a handle through, and are

@@ -2,11 +2,13 @@
 //!
 //! - [`metrics`]: the Prometheus series of `GET /metrics` (CONTRACT §8) and the typed
 //!   helpers every layer records through;
+//! - [`fdlimit`]: raising the file-descriptor soft limit at start;
 //! - [`systemd`]: `Type=notify` readiness, stop notification and watchdog pings (CONTRACT §1).
 //!
 //! Why a leaf module: both are process-wide side channels that the API, inbound and
 //! delivery layers all report into; keeping them free of imports from those layers means
 //! any of them can call in without creating cycles.
 
+pub mod fdlimit;
 pub mod metrics;
 pub mod systemd;

@@ -28,8 +28,12 @@ use super::policy::{NetPolicy, Refused};
 ///
 /// Each variant's `Display` is one line starting with the stage that failed (`dns:`,
 /// `refused:`, `connect:`), so a delivery log line like `connect: connection refused
-/// (127.0.0.1:443)` says what to look at. Messages carry at most the host and the socket
-/// address, never the URL (URLs can embed credentials and must not reach logs).
+/// (93.184.216.34:443)` says what to look at. Messages carry at most the host and a public
+/// socket address, never the URL (URLs can embed credentials and must not reach logs).
+///
+/// These messages reach tenants (the delivery log, the API's `unreachable` errors), so a
+/// non-public address is never named: "private address refused", "(a private address)".
+/// Which address and why is logged for the operator at debug level.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The destination had no host part (hyper normally rejects such URIs before us).
@@ -44,10 +48,10 @@ pub enum ConnectError {
         reason: String,
     },
     /// Every address of the host is refused by the policy; this is the first refusal.
-    #[error("refused: {0}")]
+    #[error("refused: private address refused (not in delivery.allowed_networks)")]
     Refused(Refused),
     /// The last allowed address could not be connected to.
-    #[error("connect: {} ({addr})", io_reason(.source))]
+    #[error("connect: {} ({})", io_reason(.source), shown_addr(*.addr))]
     Connect {
         /// The socket address tried last.
         addr: SocketAddr,
@@ -55,13 +59,23 @@ pub enum ConnectError {
         source: io::Error,
     },
     /// The last allowed address did not complete the TCP handshake in time.
-    #[error("connect: timed out after {}s ({addr})", .timeout.as_secs_f64())]
+    #[error("connect: timed out after {}s ({})", .timeout.as_secs_f64(), shown_addr(*.addr))]
     Timeout {
         /// The socket address tried last.
         addr: SocketAddr,
         /// The per-address connect timeout that expired.
         timeout: Duration,
     },
+}
+
+/// A socket address as tenants may see it: public ones as they are, any other as
+/// `a private address` (an allowed internal network is the operator's business).
+pub(crate) fn shown_addr(addr: SocketAddr) -> String {
+    if NetPolicy::is_public(addr.ip()) {
+        addr.to_string()
+    } else {
+        "a private address".to_owned()
+    }
 }
 
 /// A short, lower-case description of an I/O error for one-line messages.
@@ -106,6 +120,7 @@ pub async fn connect_checked(
     let mut last_error = None;
     for addr in addrs {
         if let Err(refused) = policy.check(addr.ip()) {
+            tracing::debug!(host, %refused, "address refused by delivery.allowed_networks");
             first_refusal.get_or_insert(refused);
             continue;
         }
@@ -254,11 +269,10 @@ mod tests {
         let err = connect_checked("127.0.0.1", 9, &NetPolicy::default(), T)
             .await
             .unwrap_err();
-        assert!(matches!(err, ConnectError::Refused(_)), "{err:?}");
+        assert!(matches!(&err, ConnectError::Refused(r) if r.ip == IpAddr::from([127, 0, 0, 1])));
         assert_eq!(
             err.to_string(),
-            "refused: address 127.0.0.1 is not public (loopback); \
-             add it to delivery.allowed_networks to allow it"
+            "refused: private address refused (not in delivery.allowed_networks)"
         );
     }
 
@@ -268,10 +282,10 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            err.to_string()
-                .starts_with("refused: address ::1 is not public (loopback)"),
-            "{err}"
+            matches!(&err, ConnectError::Refused(r) if r.ip.is_loopback()),
+            "{err:?}"
         );
+        assert!(!err.to_string().contains("::1"), "{err}");
     }
 
     #[tokio::test]
@@ -282,10 +296,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, ConnectError::Refused(_)), "{err:?}");
-        assert!(
-            err.to_string().contains("is not public (loopback)"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("private address refused"), "{err}");
     }
 
     #[tokio::test]
@@ -313,8 +324,14 @@ mod tests {
         assert!(matches!(err, ConnectError::Connect { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
-            format!("connect: connection refused ({addr})")
+            "connect: connection refused (a private address)",
+            "an allowed internal address is still not named to tenants"
         );
+        assert_eq!(
+            shown_addr("203.0.113.9:443".parse().unwrap()),
+            "a private address"
+        );
+        assert_eq!(shown_addr("8.8.8.8:443".parse().unwrap()), "8.8.8.8:443");
     }
 
     #[tokio::test]
@@ -324,7 +341,8 @@ mod tests {
             .parse()
             .unwrap();
         let err = connector.call(uri).await.unwrap_err().to_string();
-        assert!(err.contains("127.0.0.1"), "{err}");
+        assert!(err.starts_with("refused: private address refused"), "{err}");
+        assert!(!err.contains("127.0.0.1"), "{err}");
         assert!(
             !err.contains("secret-token") && !err.contains("key=abc"),
             "{err}"

@@ -80,6 +80,11 @@ impl NetPolicy {
         }
     }
 
+    /// Whether `ip` is globally routable public unicast (whatever the allow-list says).
+    pub fn is_public(ip: IpAddr) -> bool {
+        NetPolicy::default().check(ip).is_ok()
+    }
+
     /// Whether the operator listed a network containing `ip`.
     fn is_listed(&self, ip: IpAddr) -> bool {
         self.allowed.iter().any(|net| net.contains(&ip))

@@ -17,7 +17,7 @@ use rustls_pki_types::ServerName;
 use url::Url;
 
 use super::client::find_in_chain;
-use super::connector::{connect_checked, io_reason, ConnectError};
+use super::connector::{connect_checked, io_reason, shown_addr, ConnectError};
 use super::policy::NetPolicy;
 
 /// Checks that `url`'s host resolves to an allowed address that accepts a TCP connection and,
@@ -94,13 +94,17 @@ fn connect_sentence(host: &str, e: &ConnectError) -> String {
     match e {
         ConnectError::NoHost => "the URL has no host".to_owned(),
         ConnectError::Dns { reason, .. } => format!("host {host} does not resolve ({reason})"),
-        ConnectError::Refused(refused) => format!("host {host} may not be contacted: {refused}"),
+        ConnectError::Refused(_) => {
+            format!("host {host} may not be contacted: private address refused")
+        }
         ConnectError::Connect { addr, source } => format!(
-            "host {host} did not accept a TCP connection at {addr}: {}",
+            "host {host} did not accept a TCP connection at {}: {}",
+            shown_addr(*addr),
             io_reason(source)
         ),
         ConnectError::Timeout { addr, timeout } => format!(
-            "host {host} did not accept a TCP connection at {addr} within {}s",
+            "host {host} did not accept a TCP connection at {} within {}s",
+            shown_addr(*addr),
             timeout.as_secs_f64()
         ),
     }
@@ -149,9 +153,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            "host localhost may not be contacted: address 127.0.0.1 is not public (loopback); \
-             add it to delivery.allowed_networks to allow it"
+            "host localhost may not be contacted: private address refused"
         );
+        assert!(!err.contains("127.0.0.1"), "{err}");
         assert!(!err.contains("secret") && !err.contains("token"), "{err}");
     }
 
@@ -166,10 +170,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            format!(
-                "host localhost did not accept a TCP connection at 127.0.0.1:{port}: \
-                 connection refused"
-            )
+            "host localhost did not accept a TCP connection at a private address: \
+             connection refused"
         );
     }
 
