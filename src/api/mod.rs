@@ -12,6 +12,7 @@ mod health;
 mod ingest_limit;
 mod query;
 mod router;
+mod sources;
 mod tenants;
 mod webhook_actions;
 mod webhook_input;
@@ -52,6 +53,9 @@ pub struct AppState {
     pub shutting_down: AtomicBool,
     /// Renders `/metrics`.
     pub metrics: crate::ops::metrics::Metrics,
+    /// `server.public_url`, else `http(s)://<listen address>`: the base of the URLs hookd
+    /// hands out (a source's `ingest_url`).
+    pub base_url: String,
 }
 
 impl AppState {

@@ -13,7 +13,7 @@ use super::auth::{self, Principal};
 use super::body::read_body;
 use super::error::ApiError;
 use super::{
-    deliveries, event_types, events, health, tenants, webhook_actions, webhooks, AppState,
+    deliveries, event_types, events, health, sources, tenants, webhook_actions, webhooks, AppState,
 };
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
@@ -29,6 +29,9 @@ pub async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
         ["metrics"] => {
             get_only(&parts.method)?;
             Ok(health::metrics(state).await)
+        }
+        ["ingest", source_id] => {
+            Ok(crate::inbound::handle(state.as_ref(), parts, body, source_id).await)
         }
         ["api", rest @ ..] => {
             let body = read_body(&parts.headers, body, state.config.max_payload_bytes()).await?;
@@ -89,6 +92,8 @@ async fn api(
 
         (&M::POST, ["events"]) => events::publish(state, p, parts, body).await,
         (&M::GET, ["events", id]) => events::get(state, p, parts, id),
+
+        (_, ["sources", rest @ ..]) => sources::route(state, p, parts, body, rest).await,
 
         _ => Err(unknown_route(parts)),
     }

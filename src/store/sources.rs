@@ -321,12 +321,13 @@ impl Store {
         }
         if stats.requests > 0 || stats.dedup_records > 0 {
             self.commit(batch)?;
-            let mut counts = lock_counts();
-            for id in &trimmed_sources {
-                // Counted again on the next logged request.
-                counts.remove(id);
+            {
+                let mut counts = lock_counts();
+                for id in &trimmed_sources {
+                    // Counted again on the next logged request.
+                    counts.remove(id);
+                }
             }
-            drop(counts);
             self.durable().await?;
         }
         Ok(stats)
