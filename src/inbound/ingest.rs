@@ -372,7 +372,8 @@ async fn prepare<E: Env + ?Sized>(
             id: new_id(IdKind::Event),
             tenant_id: source.tenant_id.clone(),
             event_type,
-            data: value.to_string(),
+            // As received (key order, numbers); it parsed as JSON, so it is UTF-8.
+            data: String::from_utf8_lossy(body).trim().to_string(),
             actor: None,
             created_at: now,
         },

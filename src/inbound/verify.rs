@@ -126,17 +126,18 @@ pub fn verify(
             }
         }
         Verification::Github { secret } => {
-            let value =
-                match header(headers, "x-hub-signature-256") {
-                    Err(e) if headers.contains_key("x-hub-signature") => return Err(Rejection {
+            let value = match header(headers, "x-hub-signature-256") {
+                Err(e) if headers.contains_key("x-hub-signature") => {
+                    return Err(Rejection {
                         reason: format!(
                             "{}; only the SHA-256 form is accepted, not `X-Hub-Signature` (SHA-1)",
                             e.reason
                         ),
                         ..e
-                    }),
-                    other => other?,
-                };
+                    })
+                }
+                other => other?,
+            };
             if !value.starts_with("sha256=") {
                 return Err(malformed(
                     "the `X-Hub-Signature-256` header does not start with `sha256=`".into(),
