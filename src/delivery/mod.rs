@@ -7,7 +7,7 @@
 //! records the result; [`retry`] says when to try again.
 
 pub mod attempt;
-pub mod fanout;
+mod fanout;
 pub mod lane;
 pub mod net;
 pub mod payload;
