@@ -92,6 +92,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutting_down: Default::default(),
         metrics,
         portal: api::Portal::new(&base),
+        base_url: base.clone(),
     });
 
     // What a person starting hookd needs to see, on stdout.
@@ -180,7 +181,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Purge what is older than the retention window, forever: every twentieth of the window
 /// (between 1 s and 60 s), in batches so a large backlog of old events does not stall
-/// the store.
+/// the store. Events first, then inbound request logs and dedup records.
 async fn retention_sweep(store: Store, retention_ms: u64) {
     const BATCH: usize = 5_000;
     let every = Duration::from_millis((retention_ms / 20).clamp(1_000, 60_000));
@@ -203,6 +204,28 @@ async fn retention_sweep(store: Store, retention_ms: u64) {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "retention purge failed");
+                    break;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        // Inbound sources' request logs and dedup records share the window.
+        loop {
+            match store.purge_inbound_before(cutoff, BATCH).await {
+                Ok(stats) => {
+                    if stats.requests > 0 || stats.dedup_records > 0 {
+                        tracing::info!(
+                            requests = stats.requests,
+                            dedup_records = stats.dedup_records,
+                            "retention purge of inbound sources"
+                        );
+                    }
+                    if stats.requests < BATCH && stats.dedup_records < BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "retention purge of inbound sources failed");
                     break;
                 }
             }

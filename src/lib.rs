@@ -13,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod delivery;
 pub mod devtools;
+pub mod inbound;
 pub mod model;
 pub mod ops;
 pub mod signing;

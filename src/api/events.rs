@@ -1,9 +1,8 @@
 //! `POST /api/events` (CONTRACT §5) and `GET /api/events/{id}` (§6).
 //!
-//! Publishing is the hot path: auth, rate limit, parse, fan-out against the in-memory
-//! webhook cache, one sled transaction, one shared group commit, 202. The delivery engine
-//! hears of the new deliveries through its channel; the publisher never waits on a
-//! receiver.
+//! Publishing is the hot path: auth, rate limit, parse, then `delivery::Engine::publish`
+//! (fan-out against the in-memory webhook cache, one atomic batch, one shared group
+//! commit, scheduled), 202. The publisher never waits on a receiver.
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -17,8 +16,9 @@ use super::body::{json_response, parse_json, require_json_content_type};
 use super::deliveries::delivery_summary_json;
 use super::error::ApiError;
 use super::AppState;
+use crate::delivery::Published;
 use crate::model::{format_ms, new_id, now_ms, Event, IdKind, OPERATIONAL_EVENT_TYPES};
-use crate::store::IngestOutcome;
+use crate::store::Dedup;
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
 
@@ -130,21 +130,16 @@ async fn publish_inner(state: &AppState, tenant: &str, parts: &Parts, body: &Byt
         actor: input.actor.filter(|a| !a.is_null()).map(|a| a.to_string()),
         created_at: now,
     };
-    let deliveries = crate::delivery::fanout::fan_out(&state.store, &event, now);
-    match state
-        .store
-        .ingest(&event, &deliveries, idem.as_deref())
-        .await?
-    {
-        IngestOutcome::Created => {
-            state.delivery.enqueue_new(&deliveries);
-            crate::ops::metrics::ingested_event();
-            Ok(json_response(
-                StatusCode::ACCEPTED,
-                &json!({"id": event.id, "deliveries": deliveries.len()}),
-            ))
-        }
-        IngestOutcome::Duplicate {
+    let dedup = idem.as_deref().map(Dedup::Idempotency);
+    match state.delivery.publish(&event, dedup).await? {
+        Published::Created {
+            event_id,
+            deliveries,
+        } => Ok(json_response(
+            StatusCode::ACCEPTED,
+            &json!({"id": event_id, "deliveries": deliveries}),
+        )),
+        Published::Duplicate {
             event_id,
             deliveries,
         } => Ok(json_response(

@@ -15,6 +15,7 @@ mod openapi;
 mod portal;
 mod query;
 mod router;
+mod sources;
 mod tenants;
 mod webhook_actions;
 mod webhook_input;
@@ -59,6 +60,9 @@ pub struct AppState {
     pub metrics: crate::ops::metrics::Metrics,
     /// The admin page's sign-in links and sessions (in memory).
     pub(crate) portal: Portal,
+    /// `server.public_url`, else `http(s)://<listen address>`: the base of the URLs hookd
+    /// hands out (a source's `ingest_url`).
+    pub base_url: String,
 }
 
 impl AppState {

@@ -35,14 +35,6 @@ mod tests {
     const DOCUMENTED_NOT_YET_ROUTED: &[(&str, &str)] = &[
         ("GET", "/api/tenant"),
         ("PATCH", "/api/tenant"),
-        ("GET", "/api/sources"),
-        ("POST", "/api/sources"),
-        ("GET", "/api/sources/{id}"),
-        ("PUT", "/api/sources/{id}"),
-        ("PATCH", "/api/sources/{id}"),
-        ("DELETE", "/api/sources/{id}"),
-        ("GET", "/api/sources/{id}/requests"),
-        ("GET", "/api/sources/{id}/secret"),
         ("GET", "/api/webhooks/{id}/stats"),
     ];
 

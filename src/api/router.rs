@@ -14,8 +14,8 @@ use super::auth::{self, Principal};
 use super::body::read_body;
 use super::error::ApiError;
 use super::{
-    deliveries, event_types, events, health, openapi, portal, tenants, webhook_actions, webhooks,
-    AppState,
+    deliveries, event_types, events, health, openapi, portal, sources, tenants, webhook_actions,
+    webhooks, AppState,
 };
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
@@ -57,6 +57,14 @@ pub(crate) enum RouteId {
     PortalLinkCreate,
     PortalSessionGet,
     PortalSessionDelete,
+    SourceList,
+    SourceCreate,
+    SourceGet,
+    SourcePut,
+    SourcePatch,
+    SourceDelete,
+    SourceSecret,
+    SourceRequests,
 }
 
 /// Every route. `{name}` in a pattern captures one path segment. Routes under `/api` need a
@@ -111,6 +119,14 @@ pub(crate) static ROUTES: &[(Method, &str, RouteId)] = {
         (M::POST, "/api/portal-links", R::PortalLinkCreate),
         (M::GET, "/api/portal-session", R::PortalSessionGet),
         (M::DELETE, "/api/portal-session", R::PortalSessionDelete),
+        (M::GET, "/api/sources", R::SourceList),
+        (M::POST, "/api/sources", R::SourceCreate),
+        (M::GET, "/api/sources/{id}", R::SourceGet),
+        (M::PUT, "/api/sources/{id}", R::SourcePut),
+        (M::PATCH, "/api/sources/{id}", R::SourcePatch),
+        (M::DELETE, "/api/sources/{id}", R::SourceDelete),
+        (M::GET, "/api/sources/{id}/secret", R::SourceSecret),
+        (M::GET, "/api/sources/{id}/requests", R::SourceRequests),
     ]
 };
 
@@ -133,6 +149,10 @@ pub async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
     match segs.as_slice() {
         ["settings", "webhooks", "portal"] => return Ok(portal::open_link(state, &parts)),
         ["settings", ..] => return Ok(crate::ui::serve(&parts.method, &path, &state.config)),
+        // Third-party webhooks: no bearer key, the signature is the authentication.
+        ["ingest", source_id] => {
+            return Ok(crate::inbound::handle(state.as_ref(), parts, body, source_id).await);
+        }
         _ => {}
     }
     let found = lookup(&parts.method, &segs);
@@ -267,6 +287,14 @@ async fn dispatch(
         R::PortalLinkCreate => portal::create_link(state, key()?, parts, body).await,
         R::PortalSessionGet => portal::get_session(state, parts),
         R::PortalSessionDelete => portal::sign_out(state, parts),
+        R::SourceList => sources::list(state, key()?, parts),
+        R::SourceCreate => sources::create(state, key()?, parts, body).await,
+        R::SourceGet => sources::get(state, key()?, parts, a),
+        R::SourcePut => sources::update(state, key()?, parts, body, a, true).await,
+        R::SourcePatch => sources::update(state, key()?, parts, body, a, false).await,
+        R::SourceDelete => sources::delete(state, key()?, parts, a).await,
+        R::SourceSecret => sources::secret(state, key()?, parts, a),
+        R::SourceRequests => sources::requests(state, key()?, parts, a),
     }
 }
 

@@ -113,6 +113,7 @@ pub async fn delete(state: &AppState, p: &Principal, id: &str) -> Resp {
     // does when one webhook is deleted, so it starts no attempt for them.
     let webhooks = state.store.tenant_webhooks(id);
     if state.store.delete_tenant(id).await? {
+        state.store.delete_tenant_sources(id).await?;
         for wh in &webhooks {
             state.delivery.webhook_changed(&wh.id);
         }

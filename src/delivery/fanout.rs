@@ -1,5 +1,5 @@
-//! Fan-out: which webhooks get a delivery of an event. Used by `POST /api/events` and by
-//! the daemon's own operational events.
+//! Fan-out: which webhooks get a delivery of an event. Private to `delivery`: every event
+//! is fanned out by `publish`, whoever raised it.
 
 use crate::model::{Delivery, Event, WebhookStatus};
 use crate::store::Store;

@@ -1,16 +1,18 @@
 //! Delivery: everything between a stored delivery and a receiver's answer.
 //!
-//! The API hands new work to [`Engine`] through a channel (never the other way round);
+//! Every new event enters through [`Engine::publish`] ([`publish`]); the API hands other
+//! new work (retries, replays) to [`Engine`] through a channel (never the other way round);
 //! the [`scheduler`] decides what goes when (with each webhook's [`lane`]); an
 //! [`attempt`] signs ([`payload`]), sends over the SSRF-guarded client ([`net`]) and
 //! records the result; [`retry`] says when to try again.
 
 pub mod attempt;
 pub mod failure;
-pub mod fanout;
+mod fanout;
 pub mod lane;
 pub mod net;
 pub mod payload;
+pub mod publish;
 pub mod retry;
 pub mod scheduler;
 
@@ -36,10 +38,11 @@ pub fn delay_until(due_ms: u64, now_ms: u64) -> Duration {
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
-use crate::model::{now_ms, Delivery, WebhookStatus};
-use crate::store::{DueEntry, Store};
+use crate::model::{now_ms, Delivery, Event, WebhookStatus};
+use crate::store::{Dedup, Store, StoreError};
 use attempt::AttemptContext;
 use net::{HttpClientConfig, NetPolicy};
+pub use publish::{Published, Publisher};
 
 /// The handle the API (and the daemon) use; cheap to clone.
 #[derive(Clone)]
@@ -52,6 +55,7 @@ struct Inner {
     tls: Arc<rustls::ClientConfig>,
     policy: NetPolicy,
     tx: mpsc::Sender<scheduler::Msg>,
+    publisher: Publisher,
     ctx: AttemptContext,
     /// When the schedule may be counted again for `/metrics` (see `refresh_gauges`).
     schedule_count: std::sync::Mutex<CountState>,
@@ -85,8 +89,10 @@ impl Engine {
             config: config.clone(),
         };
         let (tx, rx) = mpsc::channel(4096);
+        let publisher = Publisher::new(store.clone(), &tx);
         let failure = Arc::new(failure::Failure::default());
-        let task = tokio::spawn(scheduler::Scheduler::new(ctx.clone(), rx).run());
+        let task =
+            tokio::spawn(scheduler::Scheduler::new(ctx.clone(), rx, publisher.clone()).run());
         failure::supervise("delivery scheduler", task, failure.clone());
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -94,6 +100,7 @@ impl Engine {
                 tls,
                 policy: NetPolicy::new(d.allowed_networks.clone()),
                 tx,
+                publisher,
                 ctx,
                 schedule_count: std::sync::Mutex::new(CountState::default()),
                 failure,
@@ -129,34 +136,19 @@ impl Engine {
         .await
     }
 
-    /// Tell the scheduler about freshly stored deliveries. A full channel loses nothing:
-    /// the deliveries are in the schedule tree, and the scheduler rescans it.
+    /// Publish an event: fan-out, one atomic durable write (with the optional dedup
+    /// record), then scheduled. See [`Publisher::publish`].
+    pub async fn publish(
+        &self,
+        event: &Event,
+        dedup: Option<Dedup<'_>>,
+    ) -> Result<Published, StoreError> {
+        self.inner.publisher.publish(event, dedup).await
+    }
+
+    /// Tell the scheduler about deliveries stored outside a publish (a retry, a replay).
     pub fn enqueue_new(&self, deliveries: &[Delivery]) {
-        if deliveries.is_empty() {
-            return;
-        }
-        let entries = deliveries
-            .iter()
-            .filter_map(|d| {
-                Some(DueEntry {
-                    due_ms: d.next_attempt_at?,
-                    delivery_id: d.id.clone(),
-                    webhook_id: d.webhook_id.clone(),
-                })
-            })
-            .collect();
-        if self
-            .inner
-            .tx
-            .try_send(scheduler::Msg::New(entries))
-            .is_err()
-        {
-            let tx = self.inner.tx.clone();
-            // Keep the order of hints but never block the publisher.
-            tokio::spawn(async move {
-                let _ = tx.send(scheduler::Msg::New(Vec::new())).await;
-            });
-        }
+        self.inner.publisher.enqueue_new(deliveries);
     }
 
     /// A webhook was changed or deleted over the API.

@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::time::{delay_queue, DelayQueue};
 
 use super::attempt::{self, AttemptContext, AttemptDone};
-use super::fanout::fan_out;
 use super::lane::{Decision, Lane};
+use super::publish::Publisher;
 use crate::model::{new_id, now_ms, Event, IdKind, Webhook};
 use crate::store::DueEntry;
 
@@ -73,10 +73,12 @@ pub struct Scheduler {
     /// cursor, so the refill that follows must start from the beginning.
     rescan_when_room: bool,
     stop: Option<oneshot::Sender<()>>,
+    /// Publishes the daemon's operational events.
+    publisher: Publisher,
 }
 
 impl Scheduler {
-    pub fn new(ctx: AttemptContext, rx: mpsc::Receiver<Msg>) -> Scheduler {
+    pub fn new(ctx: AttemptContext, rx: mpsc::Receiver<Msg>, publisher: Publisher) -> Scheduler {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Scheduler {
             ctx,
@@ -94,6 +96,7 @@ impl Scheduler {
             blocked_full: false,
             rescan_when_room: false,
             stop: None,
+            publisher,
         }
     }
 
@@ -503,25 +506,14 @@ impl Scheduler {
             actor: None,
             created_at: now,
         };
-        let deliveries = fan_out(&self.ctx.store, &event, now);
-        if let Err(e) = self.ctx.store.ingest_nowait(&event, &deliveries, None) {
-            tracing::error!(error = %e, "cannot store the webhook.disabled event");
-            return;
-        }
-        let store = self.ctx.store.clone();
+        // Published like any event (fan-out, durable, scheduled), off the scheduler's
+        // task: its deliveries come back here as `Msg::New`.
+        let publisher = self.publisher.clone();
         tokio::spawn(async move {
-            let _ = store.durable().await;
+            if let Err(e) = publisher.publish(&event, None).await {
+                tracing::error!(error = %e, "cannot store the webhook.disabled event");
+            }
         });
-        self.accept_new(
-            deliveries
-                .iter()
-                .map(|d| DueEntry {
-                    due_ms: now,
-                    delivery_id: d.id.clone(),
-                    webhook_id: d.webhook_id.clone(),
-                })
-                .collect(),
-        );
     }
 
     fn webhook_changed(&mut self, id: &str) {

@@ -12,6 +12,8 @@ pub enum IdKind {
     Event,
     Delivery,
     Source,
+    /// A request received by an inbound source (its log entry).
+    Request,
 }
 
 impl IdKind {
@@ -23,6 +25,7 @@ impl IdKind {
             IdKind::Event => "evt_",
             IdKind::Delivery => "dlv_",
             IdKind::Source => "src_",
+            IdKind::Request => "req_",
         }
     }
 }

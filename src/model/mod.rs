@@ -10,6 +10,7 @@ mod delivery;
 mod event;
 mod event_type;
 mod ids;
+mod source;
 mod tenant;
 mod time;
 mod webhook;
@@ -22,6 +23,10 @@ pub use event_type::{
     validate_event_type_name, EventType, OPERATIONAL_CATEGORY, OPERATIONAL_EVENT_TYPES,
 };
 pub use ids::{new_id, IdKind};
+pub use source::{
+    InboundOutcome, InboundRequest, Locator, SignatureEncoding, Source, Verification,
+    VerificationResult,
+};
 pub use tenant::{ApiKey, Role, Tenant};
 pub use time::{format_ms, now_ms, parse_rfc3339_ms};
 pub use webhook::{

@@ -60,6 +60,16 @@ fn stage(
     }
 }
 
+/// What makes a second publish of the same thing a repeat (answered with the first
+/// outcome, nothing stored).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dedup<'a> {
+    /// An `Idempotency-Key` of `POST /api/events`, scoped to the event's tenant.
+    Idempotency(&'a str),
+    /// The sender's event id at an inbound source, scoped to the source.
+    Source { source_id: &'a str, id: &'a str },
+}
+
 impl Store {
     /// Store an event, one delivery per subscribed webhook (each scheduled at its
     /// `next_attempt_at`) and the idempotency key, in one atomic batch; then wait for the
@@ -72,28 +82,44 @@ impl Store {
         deliveries: &[Delivery],
         idempotency_key: Option<&str>,
     ) -> Result<IngestOutcome, StoreError> {
-        let outcome = self.ingest_nowait(event, deliveries, idempotency_key)?;
+        self.ingest_dedup(event, deliveries, idempotency_key.map(Dedup::Idempotency))
+            .await
+    }
+
+    /// [`Store::ingest`] with any kind of dedup record (idempotency key or an inbound
+    /// source's event id), stored in the same atomic batch as the event.
+    pub async fn ingest_dedup(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+        dedup: Option<Dedup<'_>>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let outcome = self.ingest_nowait(event, deliveries, dedup)?;
         self.durable().await?;
         Ok(outcome)
     }
 
-    /// [`Store::ingest`] without the durability wait (for the daemon's own events, made
-    /// durable by a commit requested here).
+    /// [`Store::ingest_dedup`] without the durability wait.
     pub fn ingest_nowait(
         &self,
         event: &Event,
         deliveries: &[Delivery],
-        idempotency_key: Option<&str>,
+        dedup: Option<Dedup<'_>>,
     ) -> Result<IngestOutcome, StoreError> {
         let mut batch = self.batch()?;
         stage(&self.t, &mut batch, event, deliveries);
-        let Some(k) = idempotency_key else {
+        let Some(dedup) = dedup else {
             self.commit(batch)?;
             return Ok(IngestOutcome::Created);
         };
-        let idem_key = keys::two(IDEMPOTENCY, &event.tenant_id, k);
-        let _guard = stripe(&idem_key).lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(prev) = self.t.data.get(&idem_key)? {
+        let (keyspace, dedup_key) = match dedup {
+            Dedup::Idempotency(k) => (&self.t.data, keys::two(IDEMPOTENCY, &event.tenant_id, k)),
+            Dedup::Source { source_id, id } => {
+                (&self.t.inbound, super::sources::dedup_key(source_id, id))
+            }
+        };
+        let _guard = stripe(&dedup_key).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(prev) = keyspace.get(&dedup_key)? {
             let prev: IdempotencyRecord = decode(&prev)?;
             return Ok(IngestOutcome::Duplicate {
                 event_id: prev.event_id,
@@ -101,14 +127,23 @@ impl Store {
             });
         }
         batch.insert(
-            &self.t.data,
-            idem_key,
+            keyspace,
+            dedup_key,
             encode(&IdempotencyRecord {
                 event_id: event.id.clone(),
                 deliveries: deliveries.len() as u32,
                 created_at: event.created_at,
             }),
         );
+        if let Dedup::Source { source_id, id } = dedup {
+            super::sources::stage_dedup_expiry(
+                &self.t,
+                &mut batch,
+                event.created_at,
+                source_id,
+                id,
+            );
+        }
         self.commit(batch)?;
         Ok(IngestOutcome::Created)
     }

@@ -14,6 +14,7 @@ mod deliveries;
 mod events;
 mod keys;
 mod retention;
+mod sources;
 mod tenants;
 mod webhooks;
 
@@ -25,8 +26,9 @@ use std::time::Duration;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
 pub use deliveries::{DeliveryFilter, DueEntry};
-pub use events::IngestOutcome;
+pub use events::{Dedup, IngestOutcome};
 pub use retention::PurgeStats;
+pub use sources::{SourcePurgeStats, REQUEST_LOG_CAP};
 
 use crate::model::Webhook;
 use commit::Committer;
@@ -87,6 +89,10 @@ struct Keyspaces {
     data: Keyspace,
     /// `S ++ due ms ++ dlv_id` → wh_id: what is owed an attempt, by due time
     schedule: Keyspace,
+    /// `src_id` → Source
+    sources: Keyspace,
+    /// inbound request logs and dedup records: see `sources.rs`
+    inbound: Keyspace,
 }
 
 /// The creation time encoded in a ULID-based id (`evt_01...`).
@@ -195,6 +201,8 @@ impl Store {
             event_types: ks("event_types", cold)?,
             data: ks("data", hot)?,
             schedule: ks("schedule", hot)?,
+            sources: ks("sources", cold)?,
+            inbound: ks("inbound", cold)?,
         };
         let committer = Committer::start(db.clone(), commit_gap)?;
         let store = Store {
