@@ -15,9 +15,6 @@ use crate::model::{now_ms, Attempt, Delivery, DeliveryStatus, RequestLog, Webhoo
 use crate::ops::metrics::{self, AttemptOutcome};
 use crate::store::Store;
 
-/// The log keeps at most this much of the request body.
-const REQUEST_LOG_CAP: usize = 10 * 1024;
-
 /// What the scheduler needs to know about a finished attempt.
 #[derive(Debug)]
 pub struct AttemptDone {
@@ -89,7 +86,6 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     let Exchange {
         attempt,
         headers,
-        body,
         retry_after,
     } = exchange(&ctx, &webhook, &event, &delivery.id, attempt_no, &secrets).await;
     let status_code = attempt.status_code;
@@ -143,9 +139,11 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
         (false, None) => DeliveryStatus::Failed,
     };
     delivery.next_attempt_at = next_due;
+    // The body is rebuilt from the event when the log is read (see `RequestLog`).
     delivery.request = Some(RequestLog {
         headers: payload::headers_for_log(&headers, &webhook.headers),
-        body: payload::capture(&body, REQUEST_LOG_CAP),
+        body: String::new(),
+        body_format: Some(webhook.payload_format),
     });
     delivery.attempts.push(attempt);
     done.closed = next_due.is_none();
@@ -197,7 +195,6 @@ pub async fn send_test(
 struct Exchange {
     attempt: Attempt,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
     retry_after: Option<String>,
 }
 
@@ -234,7 +231,7 @@ async fn exchange(
                     &ctx.client,
                     webhook,
                     &headers,
-                    body.clone(),
+                    body,
                     cfg.max_response_capture_bytes,
                 ),
             )
@@ -259,7 +256,6 @@ async fn exchange(
             attempted_at: now,
         },
         headers,
-        body,
         retry_after,
     }
 }

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use crate::model::{format_ms, Event, PayloadFormat, Webhook};
 use crate::signing::{hex_signature, standard_signature};
 
+/// The delivery log shows at most this much of a request body.
+pub const REQUEST_LOG_CAP: usize = 10 * 1024;
+
 /// `hookd/<version>`.
 pub const USER_AGENT: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
 

@@ -135,23 +135,31 @@ fn prefix_key(a: &str) -> Vec<u8> {
 struct MemoryBudget {
     /// The block cache (decoded blocks of the on-disk tables), shared by every keyspace.
     cache_bytes: u64,
-    /// The most one hot keyspace's memtable holds before it is sealed and flushed.
-    hot_memtable_bytes: u64,
-    /// The same for a cold keyspace (tenants, keys, webhooks, catalog).
+    /// The most the `data` keyspace's memtable holds before it is sealed and flushed.
+    data_memtable_bytes: u64,
+    /// The same for `schedule` (small entries, removed again within seconds).
+    schedule_memtable_bytes: u64,
+    /// The same for a cold keyspace (tenants, keys, webhooks, catalog, sources).
     cold_memtable_bytes: u64,
 }
 
 impl MemoryBudget {
-    /// Half of the budget is block cache; the rest is write buffers. fjall keeps an active
-    /// memtable and at most four sealed ones per keyspace (it stalls writers beyond that),
-    /// so the two hot keyspaces get a tenth of the budget each as memtable size and the six
-    /// cold ones 1 MiB at most: worst case cache + 5 × (2 hot + 6 cold) memtables stays
-    /// near the budget, and the usual case (one active memtable each) far below it.
+    /// A quarter of the budget is block cache, a quarter the `data` memtable, a sixteenth the
+    /// schedule's, and the cold keyspaces 1 MiB at most each. While a sealed memtable is
+    /// being flushed a second one fills, so the usual peak is cache + 2 × memtables ≈ 0.85 ×
+    /// the budget. (fjall lets up to four sealed memtables queue per keyspace before it
+    /// stalls writers; that happens only when the disk cannot keep up.)
+    ///
+    /// Why memtables this large: most of what hookd writes is short-lived — a delivery is
+    /// rewritten by its attempt record and its schedule entry removed within seconds. When
+    /// both versions meet in the memtable, only the last is ever flushed to a table, so
+    /// larger memtables write fewer bytes and compact less (measured in BENCHMARKS.md).
     fn from_cache_mb(cache_mb: u64) -> MemoryBudget {
         let total = cache_mb.max(4) * 1024 * 1024;
         MemoryBudget {
-            cache_bytes: total / 2,
-            hot_memtable_bytes: (total / 10).max(512 * 1024),
+            cache_bytes: total / 4,
+            data_memtable_bytes: total / 4,
+            schedule_memtable_bytes: (total / 16).max(256 * 1024),
             cold_memtable_bytes: (total / 64).clamp(64 * 1024, 1024 * 1024),
         }
     }
@@ -183,7 +191,6 @@ impl Store {
                     dir.display()
                 )),
             })?;
-        let hot = budget.hot_memtable_bytes;
         let cold = budget.cold_memtable_bytes;
         let ks = |name: &str, memtable: u64| {
             db.keyspace(name, || {
@@ -199,8 +206,8 @@ impl Store {
             webhooks: ks("webhooks", cold)?,
             webhook_urls: ks("webhook_urls", cold)?,
             event_types: ks("event_types", cold)?,
-            data: ks("data", hot)?,
-            schedule: ks("schedule", hot)?,
+            data: ks("data", budget.data_memtable_bytes)?,
+            schedule: ks("schedule", budget.schedule_memtable_bytes)?,
             sources: ks("sources", cold)?,
             inbound: ks("inbound", cold)?,
         };
@@ -352,9 +359,11 @@ mod tests {
     #[test]
     fn the_memory_budget_splits_cache_mb_between_cache_and_write_buffers() {
         let b = MemoryBudget::from_cache_mb(64);
-        assert_eq!(b.cache_bytes, 32 * 1024 * 1024);
-        // Usual case: one active memtable per keyspace.
-        let usual = b.cache_bytes + 2 * b.hot_memtable_bytes + 6 * b.cold_memtable_bytes;
+        assert_eq!(b.cache_bytes, 16 * 1024 * 1024);
+        // Usual peak: one active and one flushing memtable per hot keyspace.
+        let usual = b.cache_bytes
+            + 2 * (b.data_memtable_bytes + b.schedule_memtable_bytes)
+            + 8 * b.cold_memtable_bytes;
         assert!(usual <= 64 * 1024 * 1024, "{usual}");
     }
 }
