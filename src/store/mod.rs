@@ -180,6 +180,13 @@ impl Store {
             .manual_journal_persist(true)
             // Journals beyond this force memtable flushes: a restart replays at most this.
             .max_journaling_size(64 * 1024 * 1024)
+            // One background thread for flushes and compactions. With two or more, fjall
+            // 3.1's worker 0 hands every compaction request back to the shared queue
+            // (leaving compactions to the others) and, while they are busy, takes it back
+            // at once: a spin that cost ~14 % of hookd's CPU under load (perf: `flume`
+            // `send` and `worker_tick` self time). One worker does flushes and compactions
+            // in turn, which two cores shared with the API and deliveries cannot beat.
+            .worker_threads(1)
             .open()
             .map_err(|e| match e {
                 fjall::Error::Locked => StoreError::Io(format!(
