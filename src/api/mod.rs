@@ -12,6 +12,7 @@ mod events;
 mod health;
 mod ingest_limit;
 mod openapi;
+mod own_tenant;
 mod portal;
 mod query;
 mod router;

@@ -14,8 +14,8 @@ use super::auth::{self, Principal};
 use super::body::read_body;
 use super::error::ApiError;
 use super::{
-    deliveries, event_types, events, health, openapi, portal, sources, tenants, webhook_actions,
-    webhooks, AppState,
+    deliveries, event_types, events, health, openapi, own_tenant, portal, sources, tenants,
+    webhook_actions, webhooks, AppState,
 };
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
@@ -34,6 +34,8 @@ pub(crate) enum RouteId {
     KeyCreate,
     KeyList,
     KeyRevoke,
+    OwnTenantGet,
+    OwnTenantPatch,
     EventTypeList,
     EventTypeCreate,
     EventTypeGet,
@@ -84,6 +86,8 @@ pub(crate) static ROUTES: &[(Method, &str, RouteId)] = {
         (M::POST, "/api/tenants/{id}/keys", R::KeyCreate),
         (M::GET, "/api/tenants/{id}/keys", R::KeyList),
         (M::DELETE, "/api/tenants/{id}/keys/{key_id}", R::KeyRevoke),
+        (M::GET, "/api/tenant", R::OwnTenantGet),
+        (M::PATCH, "/api/tenant", R::OwnTenantPatch),
         (M::GET, "/api/event-types", R::EventTypeList),
         (M::POST, "/api/event-types", R::EventTypeCreate),
         (M::GET, "/api/event-types/{name}", R::EventTypeGet),
@@ -262,6 +266,8 @@ async fn dispatch(
         R::KeyCreate => tenants::create_key(state, key()?, parts, body, a).await,
         R::KeyList => tenants::list_keys(state, key()?, a),
         R::KeyRevoke => tenants::revoke_key(state, key()?, a, b).await,
+        R::OwnTenantGet => own_tenant::get(state, key()?, parts),
+        R::OwnTenantPatch => own_tenant::patch(state, key()?, parts, body).await,
         R::EventTypeList => event_types::list(state),
         R::EventTypeCreate => event_types::create(state, key()?, parts, body).await,
         R::EventTypeGet => event_types::get(state, a),
