@@ -53,17 +53,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     store
         .seed_event_types(&catalog_seed(&config, &stored))
         .context("cannot seed the event type catalog")?;
-    if config.smtp.enabled() {
-        // Built here only to refuse a bad [smtp] (unreadable password_file, bad CA file) at
-        // start rather than when the first alert is due.
-        crate::alerts::Mailer::from_config(&config.smtp, &config.delivery.extra_ca_file)
-            .context("[smtp]")?;
+    // Built at start so a bad [smtp] (unreadable password_file, bad CA file) is refused now
+    // rather than when the first alert is due.
+    let mailer = if config.smtp.enabled() {
+        let mailer =
+            crate::alerts::Mailer::from_config(&config.smtp, &config.delivery.extra_ca_file)
+                .context("[smtp]")?;
         tracing::info!(
             host = %config.smtp.host,
             port = config.smtp.effective_port(),
             "alert e-mails go out through SMTP"
         );
-    }
+        Some(mailer)
+    } else {
+        None
+    };
     let metrics = ops::metrics::Metrics::install();
     let engine = Engine::start(store.clone(), config.clone())
         .map_err(|e| anyhow::anyhow!("cannot start delivery: {e}"))?;
@@ -119,6 +123,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(retention_sweep(store.clone(), config.retention_ms()));
     let sweeper_abort = sweeper.abort_handle();
     engine.supervise("retention sweep", sweeper);
+    // Sends the alert e-mails the delivery side queues (and those owed from before).
+    let alert_sender = mailer.map(|mailer| {
+        let task = tokio::spawn(crate::alerts::sender::run(
+            store.clone(),
+            mailer,
+            base.clone(),
+        ));
+        let abort = task.abort_handle();
+        engine.supervise("alert sender", task);
+        abort
+    });
 
     let grace = Duration::from_secs_f64(config.delivery.timeout_secs + 1.0);
     let shutdown_state = state.clone();
@@ -153,6 +168,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     engine.shutdown(grace).await;
     shrink.abort();
     sweeper_abort.abort();
+    // An alert being sent now stays owed and goes out after the next start.
+    if let Some(sender) = alert_sender {
+        sender.abort();
+    }
     if let Some(w) = watchdog {
         w.abort();
     }
@@ -208,6 +227,12 @@ async fn retention_sweep(store: Store, retention_ms: u64) {
                 }
             }
             tokio::task::yield_now().await;
+        }
+        // Last-alert times older than the alert window suppress nothing any more.
+        let marks_cutoff = crate::model::now_ms()
+            .saturating_sub(2 * crate::delivery::health_events::ALERT_WINDOW_MS);
+        if let Err(e) = store.purge_alert_marks_before(marks_cutoff) {
+            tracing::error!(error = %e, "purge of last-alert times failed");
         }
         // Inbound sources' request logs and dedup records share the window.
         loop {

@@ -4,6 +4,7 @@
 //! self-describing: so JSON payloads are kept as JSON *text* (`String`), never as
 //! `serde_json::Value`, and no field uses `skip_serializing_if`.
 
+mod alert;
 mod alert_emails;
 mod builtin_catalog;
 mod delivery;
@@ -15,6 +16,7 @@ mod tenant;
 mod time;
 mod webhook;
 
+pub use alert::{AlertKind, OwedAlert};
 pub use alert_emails::{validate_alert_emails, AlertEmailsError, MAX_ALERT_EMAILS};
 pub use builtin_catalog::builtin_event_types;
 pub use delivery::{Attempt, Delivery, DeliveryStatus, RequestLog};

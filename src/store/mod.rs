@@ -7,6 +7,7 @@
 //! every writer waiting). Key layouts are documented on each keyspace below; ids are
 //! ULIDs, so id order is creation order. No fjall type appears in this module's interface.
 
+mod alerts;
 mod catalog;
 pub mod codec;
 mod commit;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
+pub use alerts::AlertQueued;
 pub use deliveries::{DeliveryFilter, DueEntry};
 pub use events::{Dedup, IngestOutcome};
 pub use retention::PurgeStats;
@@ -93,6 +95,8 @@ struct Keyspaces {
     sources: Keyspace,
     /// inbound request logs and dedup records: see `sources.rs`
     inbound: Keyspace,
+    /// owed alert e-mails and each webhook's last alert time: see `alerts.rs`
+    alerts: Keyspace,
 }
 
 /// The creation time encoded in a ULID-based id (`evt_01...`).
@@ -114,6 +118,8 @@ pub struct Store {
     /// tenant): fjall batches are atomic but do not read, so the check and the batch run
     /// under this lock. Cold writes are rare; hot writes never take it.
     meta_lock: Arc<Mutex<()>>,
+    /// Wakes the alert sender when an alert is queued (see `alerts.rs`).
+    alert_nudge: Arc<tokio::sync::Notify>,
 }
 
 /// `a/b` as an index key (0x00 separator: ids and names never contain it).
@@ -203,6 +209,7 @@ impl Store {
             schedule: ks("schedule", hot)?,
             sources: ks("sources", cold)?,
             inbound: ks("inbound", cold)?,
+            alerts: ks("alerts", cold)?,
         };
         let committer = Committer::start(db.clone(), commit_gap)?;
         let store = Store {
@@ -211,6 +218,7 @@ impl Store {
             committer,
             webhook_cache: Arc::default(),
             meta_lock: Arc::default(),
+            alert_nudge: Arc::default(),
         };
         store.load_webhook_cache()?;
         Ok(store)
