@@ -123,6 +123,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(retention_sweep(store.clone(), config.retention_ms()));
     let sweeper_abort = sweeper.abort_handle();
     engine.supervise("retention sweep", sweeper);
+    let stats_flusher = tokio::spawn(flush_stats_forever(store.clone()));
+    let stats_flusher_abort = stats_flusher.abort_handle();
+    engine.supervise("statistics flush", stats_flusher);
     // Sends the alert e-mails the delivery side queues (and those owed from before).
     let alert_sender = mailer.map(|mailer| {
         let task = tokio::spawn(crate::alerts::sender::run(
@@ -172,6 +175,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(sender) = alert_sender {
         sender.abort();
     }
+    stats_flusher_abort.abort();
+    if let Err(e) = store.flush_stats() {
+        tracing::warn!(error = %e, "cannot store the last statistics");
+    }
     if let Some(w) = watchdog {
         w.abort();
     }
@@ -195,6 +202,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         Ok(Err(e)) => Err(anyhow::anyhow!("final flush failed: {e}")),
         Err(e) => Err(anyhow::anyhow!("final flush panicked: {e}")),
+    }
+}
+
+/// How often the statistics gathered in memory are added to the stored buckets.
+const STATS_FLUSH_EVERY: Duration = Duration::from_secs(2);
+/// Statistics buckets are kept this long: the longest window (7 days) and a day more.
+const STATS_KEEP_MS: u64 = 8 * 86_400_000;
+
+/// Add the statistics gathered in memory to the stored buckets, forever.
+async fn flush_stats_forever(store: Store) {
+    loop {
+        tokio::time::sleep(STATS_FLUSH_EVERY).await;
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.flush_stats()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot store statistics"),
+            Err(e) => tracing::error!(error = %e, "statistics flush failed"),
+        }
     }
 }
 
@@ -227,6 +252,13 @@ async fn retention_sweep(store: Store, retention_ms: u64) {
                 }
             }
             tokio::task::yield_now().await;
+        }
+        // Statistics buckets outlive the retention window when it is short (their own
+        // 8 days), and go when older.
+        if let Err(e) =
+            store.purge_stats_before(crate::model::now_ms().saturating_sub(STATS_KEEP_MS))
+        {
+            tracing::error!(error = %e, "purge of old statistics failed");
         }
         // Last-alert times older than the alert window suppress nothing any more.
         let marks_cutoff = crate::model::now_ms()

@@ -17,6 +17,7 @@ mod portal;
 mod query;
 mod router;
 mod sources;
+mod stats;
 mod tenants;
 mod webhook_actions;
 mod webhook_input;

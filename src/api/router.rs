@@ -14,7 +14,7 @@ use super::auth::{self, Principal};
 use super::body::read_body;
 use super::error::ApiError;
 use super::{
-    deliveries, event_types, events, health, openapi, own_tenant, portal, sources, tenants,
+    deliveries, event_types, events, health, openapi, own_tenant, portal, sources, stats, tenants,
     webhook_actions, webhooks, AppState,
 };
 
@@ -51,6 +51,7 @@ pub(crate) enum RouteId {
     WebhookSecretRotate,
     WebhookTest,
     WebhookReplay,
+    WebhookStats,
     DeliveryList,
     DeliveryGet,
     DeliveryRetry,
@@ -107,6 +108,7 @@ pub(crate) static ROUTES: &[(Method, &str, RouteId)] = {
         ),
         (M::POST, "/api/webhooks/{id}/test", R::WebhookTest),
         (M::POST, "/api/webhooks/{id}/replay", R::WebhookReplay),
+        (M::GET, "/api/webhooks/{id}/stats", R::WebhookStats),
         (M::GET, "/api/webhooks/{id}/deliveries", R::DeliveryList),
         (
             M::GET,
@@ -285,6 +287,7 @@ async fn dispatch(
         }
         R::WebhookTest => webhook_actions::test(state, key()?, parts, body, a).await,
         R::WebhookReplay => webhook_actions::replay(state, key()?, parts, body, a).await,
+        R::WebhookStats => stats::get(state, key()?, parts, a),
         R::DeliveryList => deliveries::list(state, key()?, parts, a),
         R::DeliveryGet => deliveries::get(state, key()?, parts, a, b),
         R::DeliveryRetry => webhook_actions::retry(state, key()?, parts, a, b).await,

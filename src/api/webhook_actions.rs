@@ -120,6 +120,7 @@ pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, 
 /// Make a delivery due now again (failed → retried; success → replayed; open → sooner).
 async fn requeue(state: &AppState, mut d: Delivery) -> Result<(), ApiError> {
     let old_due = d.next_attempt_at;
+    let old_status = d.status;
     d.status = if d.attempts.is_empty() {
         DeliveryStatus::Pending
     } else {
@@ -127,6 +128,7 @@ async fn requeue(state: &AppState, mut d: Delivery) -> Result<(), ApiError> {
     };
     d.next_attempt_at = Some(now_ms());
     state.store.save_delivery(&d, old_due).await?;
+    state.store.stats_moved(&d, old_status);
     state.delivery.enqueue_new(std::slice::from_ref(&d));
     Ok(())
 }
@@ -225,6 +227,7 @@ pub async fn replay(
         if mine.is_empty() {
             let d = Delivery::pending(&event, &wh.id, now);
             state.store.save_delivery(&d, None).await?;
+            state.store.stats_created(std::slice::from_ref(&d));
             state.delivery.enqueue_new(std::slice::from_ref(&d));
             count += 1;
             continue;

@@ -137,6 +137,7 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     };
     let mut delivery = delivery;
     let old_due = delivery.next_attempt_at;
+    let old_status = delivery.status;
     delivery.status = match (done.success, next_due) {
         (true, _) => DeliveryStatus::Success,
         (false, Some(_)) => DeliveryStatus::Retrying,
@@ -155,10 +156,11 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     // and the schedule entry still at `old_due` makes the attempt again: a duplicate,
     // never a loss (at-least-once). Waiting here would cap each webhook at
     // max_in_flight / fsync-latency attempts per second.
-    if let Err(e) = ctx.store.save_delivery_nowait(&delivery, old_due) {
+    match ctx.store.save_delivery_nowait(&delivery, old_due) {
+        Ok(()) => ctx.store.stats_attempted(&delivery, old_status),
         // Not recorded: the schedule entry is still at `old_due`, so the attempt will be
         // made again (at-least-once), which is the safe side.
-        tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt");
+        Err(e) => tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt"),
     }
     if webhook.ordered {
         // An ordered webhook sends its next delivery only once this outcome is on disk:
@@ -330,6 +332,7 @@ async fn save(
 /// Close a delivery as `failed` with a note saying why it was not sent.
 pub async fn close_without_attempt(ctx: &AttemptContext, mut d: Delivery, why: &str) {
     let old_due = d.next_attempt_at;
+    let old_status = d.status;
     d.attempts.push(Attempt {
         attempt: d.attempts.len() as u32 + 1,
         status_code: None,
@@ -340,8 +343,9 @@ pub async fn close_without_attempt(ctx: &AttemptContext, mut d: Delivery, why: &
     });
     d.status = DeliveryStatus::Failed;
     d.next_attempt_at = None;
-    if let Err(e) = save(&ctx.store, &d, old_due).await {
-        tracing::error!(delivery = %d.id, error = %e, "cannot close delivery");
+    match save(&ctx.store, &d, old_due).await {
+        Ok(()) => ctx.store.stats_moved(&d, old_status),
+        Err(e) => tracing::error!(delivery = %d.id, error = %e, "cannot close delivery"),
     }
 }
 

@@ -11,6 +11,7 @@ mod delivery;
 mod event;
 mod event_type;
 mod ids;
+mod latency;
 mod source;
 mod tenant;
 mod time;
@@ -25,6 +26,7 @@ pub use event_type::{
     validate_event_type_name, EventType, OPERATIONAL_CATEGORY, OPERATIONAL_EVENT_TYPES,
 };
 pub use ids::{new_id, IdKind};
+pub use latency::{bin_value_ms, latency_bin, percentile_ms, LATENCY_BINS};
 pub use source::{
     InboundOutcome, InboundRequest, Locator, SignatureEncoding, Source, Verification,
     VerificationResult,

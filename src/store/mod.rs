@@ -16,6 +16,7 @@ mod events;
 mod keys;
 mod retention;
 mod sources;
+mod stats;
 mod tenants;
 mod webhooks;
 
@@ -31,6 +32,7 @@ pub use deliveries::{DeliveryFilter, DueEntry};
 pub use events::{Dedup, IngestOutcome};
 pub use retention::PurgeStats;
 pub use sources::{SourcePurgeStats, REQUEST_LOG_CAP};
+pub use stats::{StatsBucket, WebhookStats};
 
 use crate::model::Webhook;
 use commit::Committer;
@@ -97,6 +99,8 @@ struct Keyspaces {
     inbound: Keyspace,
     /// owed alert e-mails and each webhook's last alert time: see `alerts.rs`
     alerts: Keyspace,
+    /// per-webhook hourly delivery statistics: see `stats.rs`
+    stats: Keyspace,
 }
 
 /// The creation time encoded in a ULID-based id (`evt_01...`).
@@ -120,6 +124,8 @@ pub struct Store {
     meta_lock: Arc<Mutex<()>>,
     /// Wakes the alert sender when an alert is queued (see `alerts.rs`).
     alert_nudge: Arc<tokio::sync::Notify>,
+    /// Statistics changes not yet added to the `stats` keyspace (see `stats.rs`).
+    stats: Arc<stats::StatsDeltas>,
 }
 
 /// `a/b` as an index key (0x00 separator: ids and names never contain it).
@@ -210,6 +216,7 @@ impl Store {
             sources: ks("sources", cold)?,
             inbound: ks("inbound", cold)?,
             alerts: ks("alerts", cold)?,
+            stats: ks("stats", cold)?,
         };
         let committer = Committer::start(db.clone(), commit_gap)?;
         let store = Store {
@@ -219,6 +226,7 @@ impl Store {
             webhook_cache: Arc::default(),
             meta_lock: Arc::default(),
             alert_nudge: Arc::default(),
+            stats: Arc::default(),
         };
         store.load_webhook_cache()?;
         Ok(store)
