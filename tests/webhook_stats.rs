@@ -141,3 +141,101 @@ fn stats_count_a_mix_of_successes_failures_a_waiting_retry_and_one_in_flight() {
     api.get("/api/webhooks/wh_01JD3QZ9X8N6R2V4T7Y5K1M0PA/stats")
         .expect_status(404);
 }
+
+#[test]
+fn test_sends_are_logged_with_trigger_test_and_change_neither_stats_nor_health() {
+    let rx = TestReceiver::https();
+    rx.set_path_default("/t", Reply::text(500, "down for maintenance"));
+    let d = TestDaemon::builder()
+        .config_extra(JOB_CATALOG)
+        .delivering_to(&rx)
+        .config_extra("[delivery]\nfailing_after_consecutive_failures = 2\n")
+        .start();
+    let (_, key) = create_tenant(&d, "Acme");
+    let api = Api::with_key(&d, &key);
+    let (wh, _) = new_webhook(&api, &rx.url("/t"), json!(["job.*"]), json!({}));
+
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let r = api.post(&format!("/api/webhooks/{wh}/test"), json!({}));
+        r.expect_status(200);
+        assert_eq!(r.json["success"], false);
+        assert_eq!(r.json["status_code"], 500);
+        sent.push(r.json.clone());
+    }
+    // Three failed sends in a row, and the webhook is as healthy as before.
+    let w = api.get(&format!("/api/webhooks/{wh}")).json;
+    assert_eq!(
+        (w["status"].as_str(), w["consecutive_failures"].as_u64()),
+        (Some("active"), Some(0))
+    );
+    let s = stats(&api, &wh);
+    assert_eq!(counts(&s["last_24h"]), (0, 0, 0, 0));
+    assert_eq!(s["last_7d"]["attempts"], 0);
+
+    // In the log, newest first, each as sent: request, attempt, trigger.
+    let log = api.get(&format!("/api/webhooks/{wh}/deliveries")).json;
+    let data = log["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(data.len(), 3);
+    let newest = &data[0];
+    assert_eq!(newest["id"], sent[2]["delivery_id"]);
+    assert_eq!(newest["event_id"], sent[2]["event_id"]);
+    assert_eq!(newest["trigger"], "test");
+    assert_eq!(newest["status"], "failed");
+    assert_eq!(newest["next_attempt_at"], Value::Null);
+    assert_eq!(newest["attempts"][0]["status_code"], 500);
+    assert_eq!(
+        newest["attempts"][0]["response_body"],
+        "down for maintenance"
+    );
+    let got = rx.received_on("/t");
+    assert_eq!(
+        newest["request"]["headers"]["webhook-id"].as_str(),
+        got[2].header("webhook-id")
+    );
+    assert_eq!(
+        newest["request"]["headers"]["x-webhook-delivery"].as_str(),
+        got[2].header("x-webhook-delivery")
+    );
+    assert!(newest["request"]["body"]
+        .as_str()
+        .is_some_and(|b| b.contains("job.created")));
+    // Its event is readable like any.
+    let ev = api.get(&format!(
+        "/api/events/{}",
+        sent[2]["event_id"].as_str().unwrap_or_default()
+    ));
+    ev.expect_status(200);
+    // A test send is not retried.
+    let r = api.post(
+        &format!(
+            "/api/webhooks/{wh}/deliveries/{}/retry",
+            sent[0]["delivery_id"].as_str().unwrap_or_default()
+        ),
+        json!({}),
+    );
+    r.expect_status(409);
+    assert_eq!(r.error_code(), Some("test_delivery"));
+
+    // A real delivery says trigger event, and counts.
+    rx.set_path_default("/t", Reply::ok());
+    publish(&api, 1);
+    assert!(wait_until(Duration::from_secs(10), || count(
+        &api, &wh, "success"
+    ) == 1));
+    let log = api
+        .get(&format!("/api/webhooks/{wh}/deliveries?status=success"))
+        .json;
+    assert_eq!(log["data"][0]["trigger"], "event");
+    assert_eq!(counts(&stats(&api, &wh)["last_24h"]), (1, 0, 0, 0));
+    // A replay of everything replays the event, not the test sends.
+    let r = api.post(
+        &format!("/api/webhooks/{wh}/replay"),
+        json!({"status": "all"}),
+    );
+    r.expect_status(202);
+    assert_eq!(r.json["count"], 1);
+    assert!(rx.wait_for_on("/t", 3 + 2, Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(rx.received_on("/t").len(), 5);
+}

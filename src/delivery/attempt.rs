@@ -175,24 +175,43 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     done
 }
 
-/// Send one unrecorded attempt of `event` now (the `/test` route): the same request a
-/// real delivery makes, signed, through the same guarded client and timeout.
+/// Send `event` once now (the `/test` route): the same request a real delivery makes,
+/// signed, through the same guarded client and timeout. Answers the delivery as the log
+/// shows it (`trigger: test`, final, with its one attempt and request); storing it is
+/// the caller's business. Nothing here touches the webhook's health or statistics.
 pub async fn send_test(
     ctx: &AttemptContext,
     webhook: &Webhook,
     event: &crate::model::Event,
-) -> Attempt {
-    let delivery_id = crate::model::new_id(crate::model::IdKind::Delivery);
-    exchange(
+) -> Delivery {
+    let mut delivery = Delivery::pending(event, &webhook.id, event.created_at);
+    delivery.trigger = crate::model::Trigger::Test;
+    let Exchange {
+        attempt,
+        headers,
+        body,
+        ..
+    } = exchange(
         ctx,
         webhook,
         event,
-        &delivery_id,
+        &delivery.id,
         1,
         &[webhook.secret.as_str()],
     )
-    .await
-    .attempt
+    .await;
+    delivery.status = if attempt.succeeded() {
+        DeliveryStatus::Success
+    } else {
+        DeliveryStatus::Failed
+    };
+    delivery.next_attempt_at = None;
+    delivery.request = Some(RequestLog {
+        headers: payload::headers_for_log(&headers, &webhook.headers),
+        body: payload::capture(&body, REQUEST_LOG_CAP),
+    });
+    delivery.attempts.push(attempt);
+    delivery
 }
 
 /// One request and its answer, as recorded.

@@ -20,7 +20,7 @@ mod webhook;
 pub use alert::{AlertKind, OwedAlert};
 pub use alert_emails::{validate_alert_emails, AlertEmailsError, MAX_ALERT_EMAILS};
 pub use builtin_catalog::builtin_event_types;
-pub use delivery::{Attempt, Delivery, DeliveryStatus, RequestLog};
+pub use delivery::{Attempt, Delivery, DeliveryStatus, RequestLog, Trigger};
 pub use event::Event;
 pub use event_type::{
     validate_event_type_name, EventType, OPERATIONAL_CATEGORY, OPERATIONAL_EVENT_TYPES,

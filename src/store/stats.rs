@@ -254,6 +254,7 @@ mod tests {
             next_attempt_at: Some(created_at),
             attempts: vec![],
             request: None,
+            trigger: crate::model::Trigger::Event,
         }
     }
 
