@@ -8,7 +8,7 @@
 
 mod compose;
 mod mailer;
-pub mod sender;
+pub(crate) mod sender;
 
 pub use compose::{compose_alert, deliveries_link, AlertFacts, AlertKind, AlertMail};
 pub use mailer::{MailError, Mailer};

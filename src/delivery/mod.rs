@@ -9,7 +9,7 @@
 pub mod attempt;
 pub mod failure;
 mod fanout;
-pub mod health_events;
+pub(crate) mod health_events;
 pub mod lane;
 pub mod net;
 pub mod payload;

@@ -156,8 +156,8 @@ struct MemoryBudget {
 impl MemoryBudget {
     /// Half of the budget is block cache; the rest is write buffers. fjall keeps an active
     /// memtable and at most four sealed ones per keyspace (it stalls writers beyond that),
-    /// so the two hot keyspaces get a tenth of the budget each as memtable size and the six
-    /// cold ones 1 MiB at most: worst case cache + 5 × (2 hot + 6 cold) memtables stays
+    /// so the two hot keyspaces get a tenth of the budget each as memtable size and the ten
+    /// cold ones 1 MiB at most: worst case cache + 5 × (2 hot + 10 cold) memtables stays
     /// near the budget, and the usual case (one active memtable each) far below it.
     fn from_cache_mb(cache_mb: u64) -> MemoryBudget {
         let total = cache_mb.max(4) * 1024 * 1024;
@@ -370,7 +370,7 @@ mod tests {
         let b = MemoryBudget::from_cache_mb(64);
         assert_eq!(b.cache_bytes, 32 * 1024 * 1024);
         // Usual case: one active memtable per keyspace.
-        let usual = b.cache_bytes + 2 * b.hot_memtable_bytes + 6 * b.cold_memtable_bytes;
+        let usual = b.cache_bytes + 2 * b.hot_memtable_bytes + 10 * b.cold_memtable_bytes;
         assert!(usual <= 64 * 1024 * 1024, "{usual}");
     }
 }
