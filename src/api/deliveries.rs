@@ -69,6 +69,7 @@ pub fn delivery_summary_json(d: &Delivery) -> serde_json::Value {
         "created_at": format_ms(d.created_at),
         "next_attempt_at": d.next_attempt_at.map(format_ms),
         "attempt_count": d.attempts.len(),
+        "trigger": d.trigger.as_str(),
     })
 }
 

@@ -15,7 +15,7 @@ use super::router::admin_tenant;
 use super::AppState;
 use crate::model::{
     new_id, now_ms, parse_rfc3339_ms, subscription_matches, Delivery, DeliveryStatus, Event,
-    IdKind, Webhook,
+    IdKind, Trigger, Webhook,
 };
 use crate::signing::new_secret;
 
@@ -74,7 +74,9 @@ struct TestInput {
 }
 
 /// Send the catalog sample now and answer with the attempt (200 also when the receiver
-/// failed: `success` says it). Nothing is stored.
+/// failed: `success` says it). The send is recorded in the delivery log as a delivery with
+/// `trigger: test` (with its event, so both are purged with the retention window), which is
+/// never retried and counts in neither health nor statistics.
 pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, id: &str) -> Resp {
     let wh = load(state, p, parts, id)?;
     let input: TestInput = optional_json(&parts.headers, body)?;
@@ -102,7 +104,19 @@ pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, 
         actor: None,
         created_at: now_ms(),
     };
-    let a = crate::delivery::attempt::send_test(state.delivery.context(), &wh, &event).await;
+    let d = crate::delivery::attempt::send_test(state.delivery.context(), &wh, &event).await;
+    // Recorded without waiting for the disk: the answer is due within the timeout, and a
+    // test send lost in a crash is only a log line lost.
+    match state
+        .store
+        .ingest_nowait(&event, std::slice::from_ref(&d), None)
+    {
+        Ok(_) => state.store.request_commit(),
+        Err(e) => tracing::error!(webhook = %wh.id, error = %e, "cannot record a test send"),
+    }
+    let Some(a) = d.attempts.last() else {
+        return Err(ApiError::internal("a test send without its attempt"));
+    };
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -113,6 +127,7 @@ pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, 
             "error": a.error,
             "event_type": event.event_type,
             "event_id": event.id,
+            "delivery_id": d.id,
         }),
     ))
 }
@@ -120,6 +135,7 @@ pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, 
 /// Make a delivery due now again (failed → retried; success → replayed; open → sooner).
 async fn requeue(state: &AppState, mut d: Delivery) -> Result<(), ApiError> {
     let old_due = d.next_attempt_at;
+    let old_status = d.status;
     d.status = if d.attempts.is_empty() {
         DeliveryStatus::Pending
     } else {
@@ -127,6 +143,7 @@ async fn requeue(state: &AppState, mut d: Delivery) -> Result<(), ApiError> {
     };
     d.next_attempt_at = Some(now_ms());
     state.store.save_delivery(&d, old_due).await?;
+    state.store.stats_moved(&d, old_status);
     state.delivery.enqueue_new(std::slice::from_ref(&d));
     Ok(())
 }
@@ -137,6 +154,13 @@ pub async fn retry(state: &AppState, p: &Principal, parts: &Parts, id: &str, dlv
         Some(d) if d.webhook_id == wh.id => d,
         _ => return Err(ApiError::not_found("delivery")),
     };
+    if d.trigger == Trigger::Test {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "test_delivery",
+            "a test send is not retried; send another test",
+        ));
+    }
     if wh.status == crate::model::WebhookStatus::Disabled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -216,15 +240,19 @@ pub async fn replay(
         if !wh.subscribes_to(&event.event_type) {
             continue;
         }
-        let mine: Vec<Delivery> = state
-            .store
-            .event_deliveries(&event.id)?
+        let deliveries = state.store.event_deliveries(&event.id)?;
+        // A test send's event was never published: not replayed, nor recovered.
+        if deliveries.iter().any(|d| d.trigger == Trigger::Test) {
+            continue;
+        }
+        let mine: Vec<Delivery> = deliveries
             .into_iter()
             .filter(|d| d.webhook_id == wh.id)
             .collect();
         if mine.is_empty() {
             let d = Delivery::pending(&event, &wh.id, now);
             state.store.save_delivery(&d, None).await?;
+            state.store.stats_created(std::slice::from_ref(&d));
             state.delivery.enqueue_new(std::slice::from_ref(&d));
             count += 1;
             continue;

@@ -133,6 +133,7 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     };
     let mut delivery = delivery;
     let old_due = delivery.next_attempt_at;
+    let old_status = delivery.status;
     delivery.status = match (done.success, next_due) {
         (true, _) => DeliveryStatus::Success,
         (false, Some(_)) => DeliveryStatus::Retrying,
@@ -153,10 +154,11 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     // and the schedule entry still at `old_due` makes the attempt again: a duplicate,
     // never a loss (at-least-once). Waiting here would cap each webhook at
     // max_in_flight / fsync-latency attempts per second.
-    if let Err(e) = ctx.store.save_delivery_nowait(&delivery, old_due) {
+    match ctx.store.save_delivery_nowait(&delivery, old_due) {
+        Ok(()) => ctx.store.stats_attempted(&delivery, old_status),
         // Not recorded: the schedule entry is still at `old_due`, so the attempt will be
         // made again (at-least-once), which is the safe side.
-        tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt");
+        Err(e) => tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt"),
     }
     if webhook.ordered {
         // An ordered webhook sends its next delivery only once this outcome is on disk:
@@ -171,24 +173,41 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     done
 }
 
-/// Send one unrecorded attempt of `event` now (the `/test` route): the same request a
-/// real delivery makes, signed, through the same guarded client and timeout.
+/// Send `event` once now (the `/test` route): the same request a real delivery makes,
+/// signed, through the same guarded client and timeout. Answers the delivery as the log
+/// shows it (`trigger: test`, final, with its one attempt and request); storing it is
+/// the caller's business. Nothing here touches the webhook's health or statistics.
 pub async fn send_test(
     ctx: &AttemptContext,
     webhook: &Webhook,
     event: &crate::model::Event,
-) -> Attempt {
-    let delivery_id = crate::model::new_id(crate::model::IdKind::Delivery);
-    exchange(
+) -> Delivery {
+    let mut delivery = Delivery::pending(event, &webhook.id, event.created_at);
+    delivery.trigger = crate::model::Trigger::Test;
+    let Exchange {
+        attempt, headers, ..
+    } = exchange(
         ctx,
         webhook,
         event,
-        &delivery_id,
+        &delivery.id,
         1,
         &[webhook.secret.as_str()],
     )
-    .await
-    .attempt
+    .await;
+    delivery.status = if attempt.succeeded() {
+        DeliveryStatus::Success
+    } else {
+        DeliveryStatus::Failed
+    };
+    delivery.next_attempt_at = None;
+    delivery.request = Some(RequestLog {
+        headers: payload::headers_for_log(&headers, &webhook.headers),
+        body: String::new(),
+        body_format: Some(webhook.payload_format),
+    });
+    delivery.attempts.push(attempt);
+    delivery
 }
 
 /// One request and its answer, as recorded.
@@ -326,6 +345,7 @@ async fn save(
 /// Close a delivery as `failed` with a note saying why it was not sent.
 pub async fn close_without_attempt(ctx: &AttemptContext, mut d: Delivery, why: &str) {
     let old_due = d.next_attempt_at;
+    let old_status = d.status;
     d.attempts.push(Attempt {
         attempt: d.attempts.len() as u32 + 1,
         status_code: None,
@@ -336,8 +356,9 @@ pub async fn close_without_attempt(ctx: &AttemptContext, mut d: Delivery, why: &
     });
     d.status = DeliveryStatus::Failed;
     d.next_attempt_at = None;
-    if let Err(e) = save(&ctx.store, &d, old_due).await {
-        tracing::error!(delivery = %d.id, error = %e, "cannot close delivery");
+    match save(&ctx.store, &d, old_due).await {
+        Ok(()) => ctx.store.stats_moved(&d, old_status),
+        Err(e) => tracing::error!(delivery = %d.id, error = %e, "cannot close delivery"),
     }
 }
 

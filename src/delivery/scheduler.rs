@@ -22,7 +22,7 @@ use tokio_util::time::{delay_queue, DelayQueue};
 use super::attempt::{self, AttemptContext, AttemptDone};
 use super::lane::{Decision, Lane};
 use super::publish::Publisher;
-use crate::model::{new_id, now_ms, Event, IdKind, Webhook};
+use crate::model::{now_ms, Webhook};
 use crate::store::DueEntry;
 
 /// How far ahead the wheel is filled from the schedule tree.
@@ -407,7 +407,17 @@ impl Scheduler {
             self.known.remove(&done.delivery_id);
             return;
         };
+        let before = lane.webhook.clone();
         let change = lane.record(&done, now, &self.ctx.config.delivery);
+        // Operational events and alert e-mails of a health transition (off this task).
+        super::health_events::on_health_change(
+            &self.ctx,
+            &self.publisher,
+            &before,
+            &lane.webhook,
+            &done.delivery_id,
+            change.disabled.as_deref(),
+        );
         if lane.webhook.ordered {
             if done.closed {
                 lane.head_closed(&done.delivery_id);
@@ -442,9 +452,6 @@ impl Scheduler {
         }
         if change.changed {
             self.persist_health(&done.webhook_id);
-        }
-        if let Some(reason) = change.disabled {
-            self.raise_disabled(&done.webhook_id, &reason);
         }
         if drained_lane {
             self.rescan_soon();
@@ -483,36 +490,6 @@ impl Scheduler {
         }
         tokio::spawn(async move {
             let _ = store.durable().await;
-        });
-    }
-
-    /// The operational event `webhook.disabled`, fanned out to the tenant's webhooks.
-    fn raise_disabled(&mut self, webhook_id: &str, reason: &str) {
-        let Some(lane) = self.lanes.get(webhook_id) else {
-            return;
-        };
-        tracing::warn!(webhook = %webhook_id, reason, "webhook disabled");
-        let now = now_ms();
-        let event = Event {
-            id: new_id(IdKind::Event),
-            tenant_id: lane.webhook.tenant_id.clone(),
-            event_type: "webhook.disabled".into(),
-            data: serde_json::json!({
-                "webhook_id": webhook_id,
-                "reason": reason,
-                "at": crate::model::format_ms(now),
-            })
-            .to_string(),
-            actor: None,
-            created_at: now,
-        };
-        // Published like any event (fan-out, durable, scheduled), off the scheduler's
-        // task: its deliveries come back here as `Msg::New`.
-        let publisher = self.publisher.clone();
-        tokio::spawn(async move {
-            if let Err(e) = publisher.publish(&event, None).await {
-                tracing::error!(error = %e, "cannot store the webhook.disabled event");
-            }
         });
     }
 

@@ -39,6 +39,25 @@ impl DeliveryStatus {
     }
 }
 
+/// Why a delivery exists.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Trigger {
+    /// An event was published and fanned out to the webhook (or replayed to it).
+    Event,
+    /// `POST /api/webhooks/{id}/test`: sent once at once, recorded in the log, never
+    /// retried, and counted in neither the webhook's health nor its statistics.
+    Test,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Event => "event",
+            Trigger::Test => "test",
+        }
+    }
+}
+
 /// What was sent, as the log shows it: headers without secrets, body cut at 10 KiB.
 ///
 /// The body sent is a pure function of the event and the payload format, and the event is
@@ -83,6 +102,7 @@ pub struct Delivery {
     pub next_attempt_at: Option<u64>,
     pub attempts: Vec<Attempt>,
     pub request: Option<RequestLog>,
+    pub trigger: Trigger,
 }
 
 impl Delivery {
@@ -99,6 +119,7 @@ impl Delivery {
             next_attempt_at: Some(now),
             attempts: Vec::new(),
             request: None,
+            trigger: Trigger::Event,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! - [`api`]: `Api`, a blocking JSON client, `create_tenant`, `wait_until`.
 //! - [`receiver`]: `TestReceiver`, an HTTPS/HTTP webhook receiver with scripted replies, and
 //!   independent signature checks (`verify_standard`, `verify_hex`).
+//! - [`smtp`]: `SmtpSink`, a loopback SMTP server (aiosmtpd) storing what it receives.
 //! - [`https`]: `HttpsClient`, a blocking rustls client trusting only the test CA.
 
 // Each test binary uses a subset of the harness.
@@ -21,6 +22,7 @@ pub mod api;
 pub mod daemon;
 pub mod https;
 pub mod receiver;
+pub mod smtp;
 
 pub use api::{create_tenant, new_webhook, wait_until, Api, Resp};
 pub use daemon::{StartError, TestDaemon, TestDaemonBuilder};
