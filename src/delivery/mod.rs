@@ -15,6 +15,8 @@ pub mod payload;
 pub mod publish;
 pub mod retry;
 pub mod scheduler;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,10 @@ pub fn delay_until(due_ms: u64, now_ms: u64) -> Duration {
 }
 
 use tokio::sync::{mpsc, oneshot};
+
+/// Hints (`scheduler::Msg`) waiting for the scheduler. A full channel costs a rescan of the
+/// schedule, never a lost delivery (see `Publisher::enqueue_new`).
+const HINT_CHANNEL_CAPACITY: usize = 4096;
 
 use crate::config::Config;
 use crate::model::{now_ms, Delivery, Event, WebhookStatus};
@@ -74,6 +80,15 @@ impl Engine {
     /// Build the client and start the scheduler task (which recovers every open delivery
     /// from the store first).
     pub fn start(store: Store, config: Arc<Config>) -> Result<Engine, String> {
+        Engine::start_with(store, config, HINT_CHANNEL_CAPACITY)
+    }
+
+    /// [`Engine::start`] with a hint channel of `hint_capacity` (tests use a tiny one).
+    pub(crate) fn start_with(
+        store: Store,
+        config: Arc<Config>,
+        hint_capacity: usize,
+    ) -> Result<Engine, String> {
         let d = &config.delivery;
         let extra_ca =
             (!d.extra_ca_file.is_empty()).then(|| std::path::PathBuf::from(&d.extra_ca_file));
@@ -88,11 +103,13 @@ impl Engine {
             client,
             config: config.clone(),
         };
-        let (tx, rx) = mpsc::channel(4096);
-        let publisher = Publisher::new(store.clone(), &tx);
+        let (tx, rx) = mpsc::channel(hint_capacity.max(1));
+        let rescan = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let publisher = Publisher::new(store.clone(), &tx, rescan.clone());
         let failure = Arc::new(failure::Failure::default());
-        let task =
-            tokio::spawn(scheduler::Scheduler::new(ctx.clone(), rx, publisher.clone()).run());
+        let task = tokio::spawn(
+            scheduler::Scheduler::new(ctx.clone(), rx, publisher.clone(), rescan).run(),
+        );
         failure::supervise("delivery scheduler", task, failure.clone());
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -284,3 +301,6 @@ impl Engine {
         &self.inner.ctx
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -38,7 +38,8 @@ pub enum Msg {
     New(Vec<DueEntry>),
     /// A webhook was changed or deleted over the API.
     WebhookChanged(String),
-    /// Hints were lost (channel full): read the schedule tree again from the start.
+    /// A hint did not fit in the channel: wake up and see the "rescan pending" flag (the
+    /// flag, not this message, makes the schedule be read again from the start).
     Rescan,
     /// Stop starting attempts; answer when none is in flight.
     Stop(oneshot::Sender<()>),
@@ -75,10 +76,17 @@ pub struct Scheduler {
     stop: Option<oneshot::Sender<()>>,
     /// Publishes the daemon's operational events.
     publisher: Publisher,
+    /// Raised by a publisher whose hint did not fit in the channel: rescan the schedule.
+    rescan: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Scheduler {
-    pub fn new(ctx: AttemptContext, rx: mpsc::Receiver<Msg>, publisher: Publisher) -> Scheduler {
+    pub fn new(
+        ctx: AttemptContext,
+        rx: mpsc::Receiver<Msg>,
+        publisher: Publisher,
+        rescan: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Scheduler {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Scheduler {
             ctx,
@@ -97,6 +105,7 @@ impl Scheduler {
             rescan_when_room: false,
             stop: None,
             publisher,
+            rescan,
         }
     }
 
@@ -114,7 +123,7 @@ impl Scheduler {
                 msg = self.rx.recv() => match msg {
                     Some(Msg::New(entries)) => self.accept_new(entries),
                     Some(Msg::WebhookChanged(id)) => self.webhook_changed(&id),
-                    Some(Msg::Rescan) => self.rescan_soon(),
+                    Some(Msg::Rescan) => {}
                     Some(Msg::Stop(tx)) => self.stop = Some(tx),
                     None => self.stop = self.stop.take().or_else(|| Some(oneshot::channel().0)),
                 },
@@ -126,6 +135,10 @@ impl Scheduler {
             // Drain whatever else is ready before deciding, so bursts are batched.
             while let Ok(done) = self.done_rx.try_recv() {
                 self.finished(done);
+            }
+            // A hint was lost to a full channel (`Msg::Rescan` only wakes us up).
+            if self.rescan.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                self.rescan_soon();
             }
             if self.stop.is_some() {
                 if self.in_flight == 0 {
