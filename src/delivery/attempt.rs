@@ -173,6 +173,39 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     done
 }
 
+/// After an attempt task panicked, the delivery is tried again this much later.
+const PANICKED_RETRY_MS: u64 = 10_000;
+
+/// Run `attempt` (an [`run`] future) as a task of its own and return its result; should it
+/// panic, a result that says nothing about the receiver (`skipped`) and asks for another
+/// attempt [`PANICKED_RETRY_MS`] later, so the scheduler's in-flight counts still fall and
+/// the delivery (whose schedule entry was never moved) is not forgotten.
+pub async fn supervised<F>(webhook_id: String, delivery_id: String, attempt: F) -> AttemptDone
+where
+    F: std::future::Future<Output = AttemptDone> + Send + 'static,
+{
+    match tokio::spawn(attempt).await {
+        Ok(done) => done,
+        Err(e) => {
+            let why = if e.is_panic() {
+                super::failure::panic_message(e.into_panic())
+            } else {
+                "cancelled".to_string()
+            };
+            tracing::error!(webhook = %webhook_id, delivery = %delivery_id, reason = %why, "attempt task failed; trying again later");
+            AttemptDone {
+                webhook_id,
+                delivery_id,
+                success: false,
+                gone: false,
+                skipped: true,
+                closed: false,
+                next_due: Some(super::retry::due_after(now_ms(), PANICKED_RETRY_MS)),
+            }
+        }
+    }
+}
+
 /// Send one unrecorded attempt of `event` now (the `/test` route): the same request a
 /// real delivery makes, signed, through the same guarded client and timeout.
 pub async fn send_test(
@@ -380,6 +413,18 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicked_attempt_reports_back_as_a_skipped_attempt_retried_soon() {
+        let done = supervised("wh_1".into(), "dlv_1".into(), async {
+            panic!("attempt bug");
+        })
+        .await;
+        assert_eq!(done.delivery_id, "dlv_1");
+        assert!(!done.success && done.skipped && !done.closed);
+        let due = done.next_due.expect("retried");
+        assert!(due > now_ms() && due <= now_ms() + PANICKED_RETRY_MS);
+    }
 
     #[test]
     fn http_urls_are_refused_once_allow_http_is_off_and_credentials_always() {

@@ -194,7 +194,8 @@ impl Lane {
         // Rate: a token per attempt; wait (never drop) when there is none.
         if let Err(not_until) = self.limiter.check() {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Decision::Wait(now + wait.as_millis() as u64 + 1);
+            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            return Decision::Wait(now.saturating_add(wait_ms).saturating_add(1));
         }
         if self.webhook.breaker.state == BreakerState::Open {
             let mut w = (*self.webhook).clone();
@@ -274,7 +275,9 @@ fn open_breaker(w: &mut Webhook, now: u64, cfg: &DeliveryConfig) {
         (cfg.breaker_cooldown_secs * 2f64.powi(n as i32)).min(cfg.breaker_max_cooldown_secs);
     w.breaker.state = BreakerState::Open;
     w.breaker.opened_times = w.breaker.opened_times.saturating_add(1);
-    w.breaker.next_probe_at = Some(now + (cooldown * 1000.0) as u64);
+    // `as` saturates (NaN and negatives give 0); the sum saturates and the delay is bounded
+    // like every timer's, whatever the config says.
+    w.breaker.next_probe_at = Some(super::retry::due_after(now, (cooldown * 1000.0) as u64));
 }
 
 #[cfg(test)]
@@ -416,6 +419,27 @@ mod tests {
         assert_eq!(lane.webhook.status, WebhookStatus::Active);
         assert_eq!(lane.webhook.breaker.state, BreakerState::Closed);
         assert_eq!(lane.webhook.consecutive_failures, 0);
+    }
+
+    #[test]
+    fn breaker_and_rate_deadlines_saturate_at_the_end_of_time() {
+        let cfg = DeliveryConfig {
+            failing_after_consecutive_failures: 1,
+            breaker_cooldown_secs: 1e12,
+            breaker_max_cooldown_secs: 1e15,
+            ..Default::default()
+        };
+        let mut lane = Lane::new(webhook(1, false));
+        lane.record(&failed(false), u64::MAX - 5, &cfg);
+        assert_eq!(lane.webhook.breaker.state, BreakerState::Open);
+        assert_eq!(lane.webhook.breaker.next_probe_at, Some(u64::MAX));
+
+        let mut lane = Lane::new(webhook(1, false));
+        lane.parked.insert((0, "a".into()));
+        lane.parked.insert((0, "b".into()));
+        assert_eq!(lane.decide(u64::MAX, &cfg), Decision::Go("a".into()));
+        lane.in_flight = 0;
+        assert_eq!(lane.decide(u64::MAX, &cfg), Decision::Wait(u64::MAX));
     }
 
     #[test]

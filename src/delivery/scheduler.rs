@@ -198,7 +198,7 @@ impl Scheduler {
             }
             self.mark_runnable(&id);
         } else {
-            let delay = Duration::from_millis(e.due_ms - now);
+            let delay = super::delay_until(e.due_ms, now);
             self.wheel.insert(Timer::Due(e), delay);
         }
         true
@@ -220,7 +220,7 @@ impl Scheduler {
     /// set a timer for the next entry beyond.
     fn refill(&mut self) {
         let now = now_ms();
-        let until = now + HORIZON_MS;
+        let until = now.saturating_add(HORIZON_MS);
         'outer: loop {
             let batch = match self
                 .ctx
@@ -254,7 +254,10 @@ impl Scheduler {
             .and_then(|v| v.into_iter().next());
         if let Some(next) = next {
             if !self.blocked_full {
-                let at = next.due_ms.saturating_sub(HORIZON_MS / 2).max(now + 10);
+                let at = next
+                    .due_ms
+                    .saturating_sub(HORIZON_MS / 2)
+                    .max(now.saturating_add(10));
                 self.set_refill(at, now);
             }
         }
@@ -269,7 +272,7 @@ impl Scheduler {
         }
         let key = self
             .wheel
-            .insert(Timer::Refill, Duration::from_millis(at.saturating_sub(now)));
+            .insert(Timer::Refill, super::delay_until(at, now));
         self.refill_at = Some((at, key));
     }
 
@@ -278,7 +281,7 @@ impl Scheduler {
     fn rescan_soon(&mut self) {
         self.cursor = None;
         let now = now_ms();
-        self.set_refill(now + 200, now);
+        self.set_refill(now.saturating_add(200), now);
     }
 
     fn accept_new(&mut self, entries: Vec<DueEntry>) {
@@ -345,9 +348,10 @@ impl Scheduler {
                     self.in_flight += 1;
                     let ctx = self.ctx.clone();
                     let tx = self.done_tx.clone();
+                    let wh_id = id.clone();
                     tokio::spawn(async move {
-                        let done = attempt::run(ctx, webhook, dlv).await;
-                        let _ = tx.send(done);
+                        let run = attempt::run(ctx, webhook, dlv.clone());
+                        let _ = tx.send(attempt::supervised(wh_id, dlv, run).await);
                     });
                     if breaker_moved {
                         self.persist_health(&id);
@@ -357,10 +361,8 @@ impl Scheduler {
                 Decision::Wait(at) => {
                     if lane.wake_at.is_none_or(|w| w > at) {
                         lane.wake_at = Some(at);
-                        self.wheel.insert(
-                            Timer::LaneWake(id.clone()),
-                            Duration::from_millis(at.saturating_sub(now)),
-                        );
+                        self.wheel
+                            .insert(Timer::LaneWake(id.clone()), super::delay_until(at, now));
                     }
                 }
                 Decision::Idle => {}
@@ -430,14 +432,14 @@ impl Scheduler {
         }
         let mut drained_lane = false;
         match done.next_due {
-            Some(due) if due <= now + HORIZON_MS => {
+            Some(due) if due <= now.saturating_add(HORIZON_MS) => {
                 self.wheel.insert(
                     Timer::Due(DueEntry {
                         due_ms: due,
                         delivery_id: done.delivery_id.clone(),
                         webhook_id: done.webhook_id.clone(),
                     }),
-                    Duration::from_millis(due.saturating_sub(now)),
+                    super::delay_until(due, now),
                 );
             }
             next => {

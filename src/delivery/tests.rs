@@ -51,3 +51,23 @@ async fn deliveries_whose_hints_find_the_channel_full_are_still_attempted() {
     }
     engine.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A webhook whose breaker waits until the end of time (a probe time far beyond any timer
+/// the wheel can hold) with a delivery due now: the scheduler keeps running.
+#[tokio::test]
+async fn a_lane_waiting_beyond_the_timer_range_does_not_stop_the_scheduler() {
+    let (_dir, store) = testkit::store();
+    let mut wh = testkit::webhook("wh_1", "ten_1");
+    wh.status = crate::model::WebhookStatus::Failing;
+    wh.breaker.state = crate::model::BreakerState::Open;
+    wh.breaker.next_probe_at = Some(u64::MAX);
+    store.create_webhook(&wh).await.unwrap();
+    let engine = Engine::start_with(store.clone(), testkit::config(), 16).unwrap();
+    engine
+        .publish(&testkit::event("ten_1"), None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(engine.failure(), None);
+    engine.shutdown(Duration::from_secs(5)).await;
+}
