@@ -13,9 +13,9 @@ use super::body::{json_response, optional_json};
 use super::error::ApiError;
 use super::router::admin_tenant;
 use super::AppState;
+use crate::delivery::ReplayScope;
 use crate::model::{
-    new_id, now_ms, parse_rfc3339_ms, subscription_matches, Delivery, DeliveryStatus, Event,
-    IdKind, Webhook,
+    new_id, now_ms, parse_rfc3339_ms, subscription_matches, Event, IdKind, Webhook,
 };
 use crate::signing::new_secret;
 
@@ -117,24 +117,10 @@ pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, 
     ))
 }
 
-/// Make a delivery due now again (failed → retried; success → replayed; open → sooner).
-async fn requeue(state: &AppState, mut d: Delivery) -> Result<(), ApiError> {
-    let old_due = d.next_attempt_at;
-    d.status = if d.attempts.is_empty() {
-        DeliveryStatus::Pending
-    } else {
-        DeliveryStatus::Retrying
-    };
-    d.next_attempt_at = Some(now_ms());
-    state.store.save_delivery(&d, old_due).await?;
-    state.delivery.enqueue_new(std::slice::from_ref(&d));
-    Ok(())
-}
-
 pub async fn retry(state: &AppState, p: &Principal, parts: &Parts, id: &str, dlv: &str) -> Resp {
     let wh = load(state, p, parts, id)?;
-    let d = match state.store.get_delivery(dlv)? {
-        Some(d) if d.webhook_id == wh.id => d,
+    match state.store.get_delivery(dlv)? {
+        Some(d) if d.webhook_id == wh.id => {}
         _ => return Err(ApiError::not_found("delivery")),
     };
     if wh.status == crate::model::WebhookStatus::Disabled {
@@ -144,7 +130,9 @@ pub async fn retry(state: &AppState, p: &Principal, parts: &Parts, id: &str, dlv
             "the webhook is disabled; set its status to active first",
         ));
     }
-    requeue(state, d).await?;
+    if state.delivery.retry(&wh, dlv).await?.is_none() {
+        return Err(ApiError::not_found("delivery"));
+    }
     Ok(json_response(
         StatusCode::ACCEPTED,
         &json!({"id": dlv, "status": "retrying"}),
@@ -194,9 +182,9 @@ pub async fn replay(
         now.saturating_sub(state.config.retention_ms()),
     )?;
     let until = time(&input.until, "until", now)?;
-    let all = match input.status.as_deref() {
-        None | Some("failed") => false,
-        Some("all") => true,
+    let scope = match input.status.as_deref() {
+        None | Some("failed") => ReplayScope::Failed,
+        Some("all") => ReplayScope::All,
         Some(other) => {
             return Err(ApiError::unprocessable(
                 "invalid_status",
@@ -205,42 +193,7 @@ pub async fn replay(
             ))
         }
     };
-    let mut count = 0usize;
-    for event_id in state
-        .store
-        .tenant_event_ids_between(&wh.tenant_id, since, until)?
-    {
-        let Some(event) = state.store.get_event_any(&event_id)? else {
-            continue;
-        };
-        if !wh.subscribes_to(&event.event_type) {
-            continue;
-        }
-        let mine: Vec<Delivery> = state
-            .store
-            .event_deliveries(&event.id)?
-            .into_iter()
-            .filter(|d| d.webhook_id == wh.id)
-            .collect();
-        if mine.is_empty() {
-            let d = Delivery::pending(&event, &wh.id, now);
-            state.store.save_delivery(&d, None).await?;
-            state.delivery.enqueue_new(std::slice::from_ref(&d));
-            count += 1;
-            continue;
-        }
-        for d in mine {
-            let wanted = match d.status {
-                DeliveryStatus::Failed => true,
-                DeliveryStatus::Success => all,
-                _ => false,
-            };
-            if wanted {
-                requeue(state, d).await?;
-                count += 1;
-            }
-        }
-    }
+    let count = state.delivery.replay(&wh, since, until, scope).await?;
     Ok(json_response(
         StatusCode::ACCEPTED,
         &json!({"count": count}),

@@ -68,7 +68,7 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     let event = match ctx.store.get_event_any(&delivery.event_id) {
         Ok(Some(e)) => e,
         _ => {
-            close_without_attempt(&ctx, delivery, "not sent: the event no longer exists").await;
+            close_without_attempt(&ctx, &delivery.id, "not sent: the event no longer exists").await;
             done.closed = true;
             return done;
         }
@@ -135,30 +135,37 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
         )
         .map(|d| retry::due_after(now_ms(), d))
     };
-    let mut delivery = delivery;
-    let old_due = delivery.next_attempt_at;
-    delivery.status = match (done.success, next_due) {
-        (true, _) => DeliveryStatus::Success,
-        (false, Some(_)) => DeliveryStatus::Retrying,
-        (false, None) => DeliveryStatus::Failed,
-    };
-    delivery.next_attempt_at = next_due;
-    delivery.request = Some(RequestLog {
+    let request = RequestLog {
         headers: payload::headers_for_log(&headers, &webhook.headers),
         body: payload::capture(&body, REQUEST_LOG_CAP),
-    });
-    delivery.attempts.push(attempt);
-    done.closed = next_due.is_none();
-    done.next_due = next_due;
+    };
+    let verdict = Verdict {
+        success: done.success,
+        gone: done.gone,
+        next_due,
+    };
     // Recorded without waiting for the fsync: the next group commit (which starts as soon
     // as the one running ends) makes it durable. A crash before that loses only the record,
-    // and the schedule entry still at `old_due` makes the attempt again: a duplicate,
+    // and the schedule entry still at its old time makes the attempt again: a duplicate,
     // never a loss (at-least-once). Waiting here would cap each webhook at
     // max_in_flight / fsync-latency attempts per second.
-    if let Err(e) = ctx.store.save_delivery_nowait(&delivery, old_due) {
-        // Not recorded: the schedule entry is still at `old_due`, so the attempt will be
-        // made again (at-least-once), which is the safe side.
-        tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt");
+    match record(&ctx.store, &delivery, attempt, request, &verdict) {
+        Ok(Some(stored)) => {
+            done.closed = !stored.status.is_open();
+            done.next_due = stored.next_attempt_at;
+        }
+        Ok(None) => {
+            // Removed while in flight (tenant deleted, or the event purged): nothing to
+            // record, nothing re-created.
+            done.closed = true;
+        }
+        Err(e) => {
+            // Not recorded: the schedule entry is still at its old time, so the attempt
+            // will be made again (at-least-once), which is the safe side.
+            tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt");
+            done.closed = next_due.is_none();
+            done.next_due = next_due;
+        }
     }
     if webhook.ordered {
         // An ordered webhook sends its next delivery only once this outcome is on disk:
@@ -351,30 +358,73 @@ fn status_error(status: u16) -> Option<String> {
     }
 }
 
-async fn save(
-    store: &Store,
-    d: &Delivery,
-    old_due: Option<u64>,
-) -> Result<(), crate::store::StoreError> {
-    store.save_delivery_nowait(d, old_due)?;
-    store.durable().await
+/// What a finished attempt concluded, before it is merged with the stored delivery.
+struct Verdict {
+    success: bool,
+    gone: bool,
+    /// The next attempt's time by the retry schedule; `None`: out of retries (or gone).
+    next_due: Option<u64>,
 }
 
-/// Close a delivery as `failed` with a note saying why it was not sent.
-pub async fn close_without_attempt(ctx: &AttemptContext, mut d: Delivery, why: &str) {
-    let old_due = d.next_attempt_at;
-    d.attempts.push(Attempt {
-        attempt: d.attempts.len() as u32 + 1,
-        status_code: None,
-        duration_ms: 0,
-        error: Some(why.to_string()),
-        response_body: String::new(),
-        attempted_at: now_ms(),
+/// Record a finished attempt on the delivery as stored now, not on the copy the attempt
+/// started from (`started`): a retry requested over the API while the attempt ran keeps
+/// its time (unless the attempt succeeded, which satisfies it, or was answered 410 Gone),
+/// so the delivery keeps exactly one schedule entry and no change is overwritten. Nothing
+/// is written when the delivery was removed meanwhile (`None`).
+fn record(
+    store: &Store,
+    started: &Delivery,
+    attempt: Attempt,
+    request: RequestLog,
+    verdict: &Verdict,
+) -> Result<Option<Delivery>, crate::store::StoreError> {
+    let (due_at_start, attempts_at_start) = (started.next_attempt_at, started.attempts.len());
+    store.update_delivery(&started.id, |d| {
+        let untouched = d.next_attempt_at == due_at_start && d.attempts.len() == attempts_at_start;
+        d.attempts.push(attempt);
+        d.request = Some(request);
+        if verdict.success {
+            d.status = DeliveryStatus::Success;
+            d.next_attempt_at = None;
+        } else if untouched || verdict.gone {
+            d.status = match verdict.next_due {
+                Some(_) => DeliveryStatus::Retrying,
+                None => DeliveryStatus::Failed,
+            };
+            d.next_attempt_at = verdict.next_due;
+        } else if d.status.is_open() {
+            // A retry was requested while this attempt ran: it keeps the time asked for.
+            d.status = DeliveryStatus::Retrying;
+        }
+        true
+    })
+}
+
+/// Close a delivery as `failed` with a note saying why it was not sent, if it is still
+/// open, and wait until that is durable.
+pub async fn close_without_attempt(ctx: &AttemptContext, delivery_id: &str, why: &str) {
+    let closed = ctx.store.update_delivery(delivery_id, |d| {
+        if !d.status.is_open() {
+            return false;
+        }
+        d.attempts.push(Attempt {
+            attempt: d.attempts.len() as u32 + 1,
+            status_code: None,
+            duration_ms: 0,
+            error: Some(why.to_string()),
+            response_body: String::new(),
+            attempted_at: now_ms(),
+        });
+        d.status = DeliveryStatus::Failed;
+        d.next_attempt_at = None;
+        true
     });
-    d.status = DeliveryStatus::Failed;
-    d.next_attempt_at = None;
-    if let Err(e) = save(&ctx.store, &d, old_due).await {
-        tracing::error!(delivery = %d.id, error = %e, "cannot close delivery");
+    let result = match closed {
+        Ok(_) => ctx.store.durable().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::error!(delivery = %delivery_id, error = %e, "cannot close delivery");
     }
 }
 
@@ -413,6 +463,102 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::delivery::testkit;
+    use crate::model::Tenant;
+
+    fn failed_attempt() -> (Attempt, RequestLog) {
+        let attempt = Attempt {
+            attempt: 1,
+            status_code: Some(500),
+            duration_ms: 3,
+            error: Some("receiver answered HTTP 500".into()),
+            response_body: String::new(),
+            attempted_at: now_ms(),
+        };
+        (attempt, RequestLog::default())
+    }
+
+    /// Stores an event of `ten_1` with one delivery due now; returns the delivery.
+    async fn one_delivery(store: &Store) -> Delivery {
+        let event = testkit::event("ten_1");
+        let d = Delivery::pending(&event, "wh_1", event.created_at);
+        store
+            .ingest(&event, std::slice::from_ref(&d), None)
+            .await
+            .unwrap();
+        d
+    }
+
+    #[tokio::test]
+    async fn a_retry_requested_while_the_attempt_is_in_flight_keeps_one_schedule_entry_and_its_time(
+    ) {
+        let (_dir, store) = testkit::store();
+        let d = one_delivery(&store).await;
+        // The attempt starts from the stored delivery ...
+        let started = store.get_delivery(&d.id).unwrap().unwrap();
+        // ... a retry is asked for while it is in flight ...
+        let asked = started.next_attempt_at.unwrap() + 5;
+        let wh = testkit::webhook("wh_1", "ten_1");
+        crate::delivery::recover::retry_nowait(&store, &wh, &d.id, asked)
+            .unwrap()
+            .expect("the delivery exists");
+        // ... and the attempt fails, its schedule saying "in a minute".
+        let (attempt, request) = failed_attempt();
+        let verdict = Verdict {
+            success: false,
+            gone: false,
+            next_due: Some(asked + 60_000),
+        };
+        let stored = record(&store, &started, attempt, request, &verdict)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store.schedule_len(),
+            1,
+            "one open delivery, one schedule entry"
+        );
+        let entry = store.due_entries(None, u64::MAX, 10).unwrap();
+        assert_eq!(entry[0].due_ms, asked, "the retry keeps the time asked for");
+        assert_eq!(stored.next_attempt_at, Some(asked));
+        assert_eq!(stored.status, DeliveryStatus::Retrying);
+        assert_eq!(stored.attempts.len(), 1, "the attempt is recorded");
+    }
+
+    #[tokio::test]
+    async fn an_attempt_finishing_after_its_tenant_was_deleted_recreates_nothing() {
+        let (_dir, store) = testkit::store();
+        let tenant = Tenant {
+            id: "ten_1".into(),
+            name: "t".into(),
+            created_at: 0,
+        };
+        let key = crate::model::ApiKey {
+            id: "key_1".into(),
+            tenant_id: "ten_1".into(),
+            role: crate::model::Role::Admin,
+            name: "k".into(),
+            created_at: 0,
+            prefix: "hk_".into(),
+        };
+        store.create_tenant(&tenant, &key, &[7; 32]).await.unwrap();
+        let d = one_delivery(&store).await;
+        let started = store.get_delivery(&d.id).unwrap().unwrap();
+        assert!(store.delete_tenant("ten_1").await.unwrap());
+        let (attempt, request) = failed_attempt();
+        let verdict = Verdict {
+            success: false,
+            gone: false,
+            next_due: Some(now_ms() + 60_000),
+        };
+        let stored = record(&store, &started, attempt, request, &verdict).unwrap();
+        assert!(stored.is_none());
+        assert!(
+            store.get_delivery(&d.id).unwrap().is_none(),
+            "not re-created"
+        );
+        assert_eq!(store.schedule_len(), 0, "no schedule entry left behind");
+    }
 
     #[tokio::test]
     async fn a_panicked_attempt_reports_back_as_a_skipped_attempt_retried_soon() {

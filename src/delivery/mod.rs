@@ -13,6 +13,7 @@ pub mod lane;
 pub mod net;
 pub mod payload;
 pub mod publish;
+mod recover;
 pub mod retry;
 pub mod scheduler;
 #[cfg(test)]
@@ -44,11 +45,12 @@ use tokio::sync::{mpsc, oneshot};
 const HINT_CHANNEL_CAPACITY: usize = 4096;
 
 use crate::config::Config;
-use crate::model::{now_ms, Delivery, Event, WebhookStatus};
+use crate::model::{now_ms, Delivery, Event, Webhook, WebhookStatus};
 use crate::store::{Dedup, Store, StoreError};
 use attempt::AttemptContext;
 use net::{HttpClientConfig, NetPolicy};
 pub use publish::{Published, Publisher};
+pub use recover::ReplayScope;
 
 /// The handle the API (and the daemon) use; cheap to clone.
 #[derive(Clone)]
@@ -163,9 +165,42 @@ impl Engine {
         self.inner.publisher.publish(event, dedup).await
     }
 
-    /// Tell the scheduler about deliveries stored outside a publish (a retry, a replay).
-    pub fn enqueue_new(&self, deliveries: &[Delivery]) {
-        self.inner.publisher.enqueue_new(deliveries);
+    /// Retry (or replay) one delivery of `webhook` now: durable, then scheduled. `None`:
+    /// the webhook has no such delivery.
+    pub async fn retry(
+        &self,
+        webhook: &Webhook,
+        delivery_id: &str,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let store = &self.inner.store;
+        let Some(d) = recover::retry_nowait(store, webhook, delivery_id, now_ms())? else {
+            return Ok(None);
+        };
+        store.durable().await?;
+        self.inner.publisher.enqueue_new(std::slice::from_ref(&d));
+        Ok(Some(d))
+    }
+
+    /// Replay a window of the tenant's events to `webhook` (see [`ReplayScope`]); returns
+    /// how many deliveries were scheduled, all of them durable.
+    pub async fn replay(
+        &self,
+        webhook: &Webhook,
+        since_ms: u64,
+        until_ms: u64,
+        scope: ReplayScope,
+    ) -> Result<usize, StoreError> {
+        let publisher = &self.inner.publisher;
+        recover::replay(
+            &self.inner.store,
+            webhook,
+            since_ms,
+            until_ms,
+            scope,
+            now_ms(),
+            |ds| publisher.enqueue_new(ds),
+        )
+        .await
     }
 
     /// A webhook was changed or deleted over the API.

@@ -206,12 +206,12 @@ impl Scheduler {
     fn close_orphan(&mut self, e: DueEntry) {
         let ctx = self.ctx.clone();
         tokio::spawn(async move {
-            if let Ok(Some(d)) = ctx.store.get_delivery(&e.delivery_id) {
-                if d.status.is_open() {
-                    attempt::close_without_attempt(&ctx, d, "not sent: the webhook was deleted")
-                        .await;
-                }
-            }
+            attempt::close_without_attempt(
+                &ctx,
+                &e.delivery_id,
+                "not sent: the webhook was deleted",
+            )
+            .await;
         });
     }
 
@@ -373,11 +373,7 @@ impl Scheduler {
                         self.known.remove(&dlv);
                         let ctx = self.ctx.clone();
                         tokio::spawn(async move {
-                            if let Ok(Some(d)) = ctx.store.get_delivery(&dlv) {
-                                if d.status.is_open() {
-                                    attempt::close_without_attempt(&ctx, d, why).await;
-                                }
-                            }
+                            attempt::close_without_attempt(&ctx, &dlv, why).await;
                         });
                     }
                 }

@@ -13,6 +13,7 @@ mod commit;
 mod deliveries;
 mod events;
 mod keys;
+mod locks;
 mod retention;
 mod sources;
 mod tenants;
@@ -224,6 +225,11 @@ impl Store {
     /// Make recent writes durable soon, without waiting (group commit).
     pub fn request_commit(&self) {
         self.committer.request();
+    }
+
+    /// How many group commits (journal syncs) the store has made since it was opened.
+    pub fn commits_made(&self) -> u64 {
+        self.committer.syncs()
     }
 
     /// Blocking flush, for shutdown.
