@@ -43,7 +43,7 @@ pub async fn rotate_secret(
     body: &Bytes,
     id: &str,
 ) -> Resp {
-    let mut wh = load(state, p, parts, id)?;
+    let tenant = admin_tenant(state, p, parts)?;
     let input: RotateInput = optional_json(&parts.headers, body)?;
     let grace = input.grace_secs.unwrap_or(86400.0);
     if !(grace.is_finite() && (0.0..=30.0 * 86400.0).contains(&grace)) {
@@ -54,14 +54,21 @@ pub async fn rotate_secret(
         ));
     }
     let now = now_ms();
-    let old = std::mem::replace(&mut wh.secret, new_secret());
-    wh.previous_secrets.retain(|(_, until)| *until > now);
-    if grace > 0.0 {
-        wh.previous_secrets
-            .push((old, now + (grace * 1000.0) as u64));
-    }
-    wh.updated_at = now;
-    state.store.update_webhook(&wh).await?;
+    let secret = new_secret();
+    let wh = state
+        .store
+        .modify_webhook(&tenant, id, |wh| {
+            let old = std::mem::replace(&mut wh.secret, secret);
+            wh.previous_secrets.retain(|(_, until)| *until > now);
+            if grace > 0.0 {
+                wh.previous_secrets
+                    .push((old, now.saturating_add((grace * 1000.0) as u64)));
+            }
+            wh.updated_at = now.max(wh.updated_at.saturating_add(1));
+            Ok::<(), ApiError>(())
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
     state.delivery.webhook_changed(&wh.id);
     tracing::info!(webhook = %wh.id, grace_secs = grace, "secret rotated");
     Ok(json_response(StatusCode::OK, &json!({"secret": wh.secret})))

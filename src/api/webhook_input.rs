@@ -13,7 +13,7 @@ use crate::store::Store;
 /// A create / replace / patch body. Every field optional here; `create` and `replace`
 /// require `url` and `events`. Read-only fields a client may echo back from a GET are
 /// accepted and ignored, so GET-modify-PUT works.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
     pub name: Option<String>,

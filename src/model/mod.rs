@@ -31,5 +31,5 @@ pub use tenant::{ApiKey, Role, Tenant};
 pub use time::{format_ms, now_ms, parse_rfc3339_ms};
 pub use webhook::{
     subscription_matches, validate_subscription, Breaker, BreakerState, PayloadFormat, Webhook,
-    WebhookStatus,
+    WebhookHealth, WebhookStatus,
 };

@@ -80,8 +80,10 @@ struct Keyspaces {
     keys: Keyspace,
     /// `ten_id/key_id` → sha256(key)
     tenant_keys: Keyspace,
-    /// `wh_id` → Webhook
+    /// `wh_id` → Webhook: the webhook as its admin set it (status `active` or `disabled`)
     webhooks: Keyspace,
+    /// `wh_id` → WebhookHealth: written only by the delivery engine (see `webhooks.rs`)
+    webhook_health: Keyspace,
     /// `ten_id/url` → wh_id (a URL is unique within a tenant)
     webhook_urls: Keyspace,
     /// name → EventType
@@ -198,6 +200,7 @@ impl Store {
             keys: ks("keys", cold)?,
             tenant_keys: ks("tenant_keys", cold)?,
             webhooks: ks("webhooks", cold)?,
+            webhook_health: ks("webhook_health", cold)?,
             webhook_urls: ks("webhook_urls", cold)?,
             event_types: ks("event_types", cold)?,
             data: ks("data", hot)?,

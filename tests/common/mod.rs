@@ -5,6 +5,7 @@
 //! - [`receiver`]: `TestReceiver`, an HTTPS/HTTP webhook receiver with scripted replies, and
 //!   independent signature checks (`verify_standard`, `verify_hex`).
 //! - [`https`]: `HttpsClient`, a blocking rustls client trusting only the test CA.
+//! - [`slow_proxy`]: `SlowProxy`, a TCP proxy that holds each connection for a while.
 
 // Each test binary uses a subset of the harness.
 #![allow(dead_code)]
@@ -21,8 +22,10 @@ pub mod api;
 pub mod daemon;
 pub mod https;
 pub mod receiver;
+pub mod slow_proxy;
 
 pub use api::{create_tenant, new_webhook, wait_until, Api, Resp};
 pub use daemon::{StartError, TestDaemon, TestDaemonBuilder};
 pub use https::{Alpn, HttpsClient, HttpsResponse};
 pub use receiver::{test_pki, verify_hex, verify_standard, Received, Reply, TestReceiver};
+pub use slow_proxy::SlowProxy;
