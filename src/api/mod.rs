@@ -36,7 +36,6 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 pub use conn::ConnLimits;
-pub use error::ApiError;
 
 use crate::config::Config;
 pub use ingest_limit::IngestLimiter;

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 
-use super::net::{describe_error, read_body_capped, DeliveryClient};
+use super::net::client::find_in_chain;
+use super::net::{describe_error, read_body_capped, ConnectError, DeliveryClient};
 use super::{payload, retry};
 use crate::config::Config;
 use crate::model::{now_ms, Attempt, Delivery, DeliveryStatus, RequestLog, Webhook};
@@ -88,30 +89,19 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
         .collect();
     let Exchange {
         attempt,
+        failure,
         headers,
         body,
         retry_after,
     } = exchange(&ctx, &webhook, &event, &delivery.id, attempt_no, &secrets).await;
     let status_code = attempt.status_code;
-    done.success = attempt.succeeded();
-    done.gone = status_code == Some(410);
-    metrics::attempt(if done.success {
-        AttemptOutcome::Success
-    } else if status_code.is_none()
-        && attempt
-            .error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("timeout"))
-    {
-        AttemptOutcome::Timeout
-    } else if attempt
-        .error
-        .as_deref()
-        .is_some_and(|e| e.starts_with("refused"))
-    {
-        AttemptOutcome::Refused
-    } else {
-        AttemptOutcome::Failure
+    done.success = failure.is_none();
+    done.gone = matches!(failure, Some(AttemptError::Status(410)));
+    metrics::attempt(match failure {
+        None => AttemptOutcome::Success,
+        Some(AttemptError::Timeout(_)) => AttemptOutcome::Timeout,
+        Some(AttemptError::Refused(_)) => AttemptOutcome::Refused,
+        Some(AttemptError::Transport(_) | AttemptError::Status(_)) => AttemptOutcome::Failure,
     });
     if done.success {
         metrics::delivery_latency(now_ms().saturating_sub(event.created_at) as f64 / 1000.0);
@@ -233,9 +223,30 @@ pub async fn send_test(
     .attempt
 }
 
+/// Why an attempt did not deliver: what the delivery log says (its `Display`) and how
+/// the metrics count it (its variant).
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    /// No complete answer within the attempt's time limit.
+    #[error("timeout: no complete answer within {:.1} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    /// Not sent: the destination is not allowed (network policy, config). The text starts
+    /// with `refused:`.
+    #[error("{0}")]
+    Refused(String),
+    /// Connecting or exchanging failed (DNS, TCP, TLS, HTTP).
+    #[error("{0}")]
+    Transport(String),
+    /// The receiver answered, but not 2xx.
+    #[error("{}", status_error(*.0))]
+    Status(u16),
+}
+
 /// One request and its answer, as recorded.
 struct Exchange {
     attempt: Attempt,
+    /// `None`: delivered (2xx).
+    failure: Option<AttemptError>,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     retry_after: Option<String>,
@@ -266,7 +277,7 @@ async fn exchange(
     let timeout = attempt_timeout(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
     let started = Instant::now();
     let result = match url_refusal(&webhook.url, cfg.allow_http) {
-        Some(refusal) => Ok(Err(refusal)),
+        Some(refusal) => Ok(Err(AttemptError::Refused(refusal))),
         None => {
             tokio::time::timeout(
                 timeout,
@@ -282,11 +293,17 @@ async fn exchange(
         }
     };
     let duration_ms = started.elapsed().as_millis() as u64;
-    let (status_code, error, response_body, retry_after) = match result {
-        Err(_) => (None, Some(timeout_error(timeout)), String::new(), None),
+    let (status_code, failure, response_body, retry_after) = match result {
+        Err(_) => (
+            None,
+            Some(AttemptError::Timeout(timeout)),
+            String::new(),
+            None,
+        ),
         Ok(Err(e)) => (None, Some(e), String::new(), None),
         Ok(Ok((status, body, retry_after))) => {
-            (Some(status), status_error(status), body, retry_after)
+            let failure = (!(200..=299).contains(&status)).then_some(AttemptError::Status(status));
+            (Some(status), failure, body, retry_after)
         }
     };
     Exchange {
@@ -294,10 +311,11 @@ async fn exchange(
             attempt: attempt_no,
             status_code,
             duration_ms,
-            error,
+            error: failure.as_ref().map(ToString::to_string),
             response_body,
             attempted_at: now,
         },
+        failure,
         headers,
         body,
         retry_after,
@@ -339,22 +357,13 @@ fn attempt_timeout(secs: f64) -> Duration {
         .min(Duration::from_secs(300))
 }
 
-/// The recorded error of an attempt that got no complete answer in time.
-fn timeout_error(timeout: Duration) -> String {
-    format!(
-        "timeout: no complete answer within {:.1} s",
-        timeout.as_secs_f64()
-    )
-}
-
-/// The recorded error of an answer: none for 2xx.
-fn status_error(status: u16) -> Option<String> {
+/// The recorded error of a non-2xx answer.
+fn status_error(status: u16) -> String {
     match status {
-        200..=299 => None,
-        300..=399 => Some(format!(
+        300..=399 => format!(
             "redirect ({status}) not followed: webhooks must answer 2xx at the registered URL"
-        )),
-        _ => Some(format!("receiver answered HTTP {status}")),
+        ),
+        _ => format!("receiver answered HTTP {status}"),
     }
 }
 
@@ -429,14 +438,14 @@ pub async fn close_without_attempt(ctx: &AttemptContext, delivery_id: &str, why:
 }
 
 /// Send and read the head and up to `cap` bytes of the body. Errors are one line, with
-/// the host at most.
+/// the host at most; a destination the network policy refuses is `Refused`.
 async fn send(
     client: &DeliveryClient,
     webhook: &Webhook,
     headers: &[(String, String)],
     body: Vec<u8>,
     cap: usize,
-) -> Result<(u16, String, Option<String>), String> {
+) -> Result<(u16, String, Option<String>), AttemptError> {
     let method = if webhook.method == "PUT" {
         http::Method::PUT
     } else {
@@ -448,8 +457,14 @@ async fn send(
     }
     let req = req
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("request: cannot build the request: {e}"))?;
-    let resp = client.request(req).await.map_err(|e| describe_error(&e))?;
+        .map_err(|e| AttemptError::Transport(format!("request: cannot build the request: {e}")))?;
+    let resp = client.request(req).await.map_err(|e| {
+        let text = describe_error(&e);
+        match find_in_chain::<ConnectError>(&e) {
+            Some(ConnectError::Refused(_)) => AttemptError::Refused(text),
+            _ => AttemptError::Transport(text),
+        }
+    })?;
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()

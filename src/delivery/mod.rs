@@ -28,12 +28,8 @@ use std::time::Duration;
 /// due yet and waits again. Config bounds keep real delays far below it (30 days).
 pub const MAX_TIMER_DELAY_MS: u64 = 365 * 86_400_000;
 
-/// `delay`, bounded by [`MAX_TIMER_DELAY_MS`]: use it for every delay handed to a timer.
-pub fn clamp_delay(delay: Duration) -> Duration {
-    delay.min(Duration::from_millis(MAX_TIMER_DELAY_MS))
-}
-
-/// The timer delay from `now_ms` until `due_ms` (0 when due), bounded like [`clamp_delay`].
+/// The timer delay from `now_ms` until `due_ms` (0 when due), bounded by
+/// [`MAX_TIMER_DELAY_MS`]: every deadline handed to a timer goes through this.
 pub fn delay_until(due_ms: u64, now_ms: u64) -> Duration {
     Duration::from_millis(due_ms.saturating_sub(now_ms).min(MAX_TIMER_DELAY_MS))
 }
@@ -81,7 +77,7 @@ struct CountState {
 impl Engine {
     /// Build the client and start the scheduler task (which recovers every open delivery
     /// from the store first).
-    pub fn start(store: Store, config: Arc<Config>) -> Result<Engine, String> {
+    pub fn start(store: Store, config: Arc<Config>) -> Result<Engine, net::TlsSetupError> {
         Engine::start_with(store, config, HINT_CHANNEL_CAPACITY)
     }
 
@@ -90,7 +86,7 @@ impl Engine {
         store: Store,
         config: Arc<Config>,
         hint_capacity: usize,
-    ) -> Result<Engine, String> {
+    ) -> Result<Engine, net::TlsSetupError> {
         let d = &config.delivery;
         let extra_ca =
             (!d.extra_ca_file.is_empty()).then(|| std::path::PathBuf::from(&d.extra_ca_file));
@@ -145,7 +141,7 @@ impl Engine {
     }
 
     /// Resolve, SSRF-check, connect and (https) handshake, within 5 s.
-    pub async fn check_reachable(&self, url: &url::Url) -> Result<(), String> {
+    pub async fn check_reachable(&self, url: &url::Url) -> Result<(), net::Unreachable> {
         net::check_reachable(
             url,
             &self.inner.policy,

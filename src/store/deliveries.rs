@@ -91,41 +91,6 @@ impl Store {
             .transpose()
     }
 
-    /// Save a delivery and move its schedule entry from `old_due` to its
-    /// `next_attempt_at`, atomically. Durable with the next group commit.
-    pub fn save_delivery_nowait(
-        &self,
-        d: &Delivery,
-        old_due: Option<u64>,
-    ) -> Result<(), StoreError> {
-        let mut batch = self.batch()?;
-        stage_delivery(&self.t, &mut batch, d, old_due);
-        self.commit(batch)
-    }
-
-    /// Save a new or changed delivery with its index entries (a replay may create one),
-    /// and wait for durability.
-    pub async fn save_delivery(
-        &self,
-        d: &Delivery,
-        old_due: Option<u64>,
-    ) -> Result<(), StoreError> {
-        let mut batch = self.batch()?;
-        stage_delivery(&self.t, &mut batch, d, old_due);
-        batch.insert(
-            &self.t.data,
-            keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id),
-            [],
-        );
-        batch.insert(
-            &self.t.data,
-            keys::two(EVENT_DELIVERY, &d.event_id, &d.id),
-            [],
-        );
-        self.commit(batch)?;
-        self.durable().await
-    }
-
     /// Change a stored delivery atomically: `change` gets the delivery as stored now and
     /// returns whether to write it; the schedule entry moves from the stored due time to
     /// the new one in the same batch. Nothing is written for a delivery that no longer
@@ -294,14 +259,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// The earliest due time in the schedule, if any.
-    pub fn next_due_ms(&self) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .due_entries(None, u64::MAX, 1)?
-            .first()
-            .map(|e| e.due_ms))
     }
 
     /// Schedule entries due after `after_ms`: retries waiting for their time.

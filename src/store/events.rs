@@ -76,6 +76,7 @@ impl Store {
     /// group commit. When this returns, all of it is on disk — for a `Duplicate` too: a
     /// repeat racing the first request may find its record in memory before the first
     /// request's commit, and must not be answered before the original is durable.
+    #[cfg(test)]
     pub async fn ingest(
         &self,
         event: &Event,

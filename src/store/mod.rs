@@ -28,8 +28,6 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
 pub use deliveries::{DeliveryFilter, DueEntry};
 pub use events::{Dedup, IngestOutcome};
-pub use retention::PurgeStats;
-pub use sources::{SourcePurgeStats, REQUEST_LOG_CAP};
 
 use crate::model::Webhook;
 use commit::Committer;
@@ -231,6 +229,7 @@ impl Store {
     }
 
     /// How many group commits (journal syncs) the store has made since it was opened.
+    #[cfg(test)]
     pub fn commits_made(&self) -> u64 {
         self.committer.syncs()
     }
