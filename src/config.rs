@@ -1,4 +1,4 @@
-//! Configuration: the TOML file of CONTRACT §1, its defaults and its validation.
+//! Configuration: the TOML file, its defaults and its validation.
 //!
 //! Why one struct per section with `deny_unknown_fields`: a typo in an operator's config
 //! (`retry_schedule = ...`) must fail loudly at start, not silently fall back to a default.
@@ -77,7 +77,8 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Events, deliveries and attempts older than this are purged (fractions allowed).
     pub retention_days: f64,
-    /// sled page cache in MiB: bounds memory whatever the backlog.
+    /// Storage memory (block cache and write buffers) in MiB: bounds memory whatever the
+    /// backlog.
     pub cache_mb: u64,
     /// Group commit: the least time between the end of one flush and the start of the next,
     /// so that under load more writers share each fsync (PostgreSQL's `commit_delay`).

@@ -4,7 +4,7 @@ fn main() -> std::process::ExitCode {
     hookd::cli::main()
 }
 
-/// mimalloc instead of glibc malloc: sled and the HTTP stacks allocate many small,
+/// mimalloc instead of glibc malloc: the storage engine and the HTTP stacks allocate many small,
 /// short-lived buffers; measured here, glibc spent ~10 % of CPU in malloc/consolidation
 /// and fragmented badly under a large backlog (RSS), which mimalloc avoids.
 #[global_allocator]

@@ -1,4 +1,4 @@
-//! CONTRACT §4 and §6 actions: secret rotation with a grace period, `/test`, retrying one
+//! Actions on a webhook: secret rotation with a grace period, `/test`, retrying one
 //! delivery, and replaying a window (including events never delivered while disabled).
 
 mod common;

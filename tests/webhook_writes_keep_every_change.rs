@@ -11,9 +11,7 @@ use common::*;
 use serde_json::json;
 
 fn daemon_for(rx: &TestReceiver) -> TestDaemon {
-    TestDaemon::builder()
-        .config_extra(JOB_CATALOG)
-        .delivering_to(rx)
+    job_daemon(rx)
         .config_extra(
             "[delivery]\nretry_schedule_secs = [60]\nfailing_after_consecutive_failures = 1",
         )
@@ -41,7 +39,7 @@ fn an_edit_waiting_for_its_probe_keeps_the_health_change_made_meanwhile() {
     let d = daemon_for(&rx);
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (wh, _) = new_webhook(&api, &rx.url("/hook"), json!(["job.*"]), json!({}));
+    let wh = job_webhook(&api, &rx.url("/hook"), json!({}));
     let proxy = SlowProxy::start(rx.port(), Duration::from_secs(2));
 
     let patch = slow_patch(&api, &wh, &proxy, json!({"name": "renamed"}));

@@ -1,4 +1,4 @@
-//! The HTTP API (CONTRACT §2–§6, §8): a hyper 1 server, a small hand-written router, auth,
+//! The HTTP API: a hyper 1 server, a small hand-written router, auth,
 //! handlers and JSON errors. Handlers call `store` for data and hand new work to
 //! `delivery` through its channel; nothing here sends a webhook itself.
 

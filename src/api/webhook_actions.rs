@@ -1,5 +1,5 @@
-//! Actions on one webhook: rotate its secret with a grace period, send a test event
-//! (CONTRACT §4), retry one delivery and replay a window (§6).
+//! Actions on one webhook: rotate its secret with a grace period, send a test event,
+//! retry one delivery and replay a window.
 
 use bytes::Bytes;
 use http::request::Parts;

@@ -1,4 +1,4 @@
-//! `/api/webhooks`: a tenant's subscriptions (CONTRACT §4).
+//! `/api/webhooks`: a tenant's subscriptions.
 
 use bytes::Bytes;
 use http::request::Parts;

@@ -1,10 +1,11 @@
 //! Delivery: everything between a stored delivery and a receiver's answer.
 //!
-//! Every new event enters through [`Engine::publish`] ([`publish`]); the API hands other
-//! new work (retries, replays) to [`Engine`] through a channel (never the other way round);
-//! the [`scheduler`] decides what goes when (with each webhook's [`lane`]); an
-//! [`attempt`] signs ([`payload`]), sends over the SSRF-guarded client ([`net`]) and
-//! records the result; [`retry`] says when to try again.
+//! Every new event enters through [`Engine::publish`] ([`publish`]); retries and replays
+//! through [`Engine::retry`] and [`Engine::replay`] ([`recover`]). Both store first and
+//! then hint the scheduler through a channel (never the other way round). The
+//! [`scheduler`] decides what goes when (with each webhook's [`lane`]); an [`attempt`]
+//! signs ([`payload`]), sends over the SSRF-guarded client ([`net`]) and records the
+//! result; [`retry`] says when to try again.
 
 pub mod attempt;
 pub mod failure;
@@ -67,7 +68,7 @@ struct Inner {
     failure: Arc<failure::Failure>,
 }
 
-/// The background count of the schedule tree behind two gauges.
+/// The background count of the schedule behind two gauges.
 #[derive(Default)]
 struct CountState {
     running: bool,
@@ -222,7 +223,7 @@ impl Engine {
     }
 
     /// Update the gauges of `/metrics`. Webhooks by status come from the in-memory cache
-    /// (cheap, every scrape). The queue depth and scheduled retries count the schedule tree,
+    /// (cheap, every scrape). The queue depth and scheduled retries count the schedule,
     /// which is O(backlog): 1,000,000 pending took 3–11 s per scrape, longer than
     /// Prometheus' timeout. So that count runs as blocking work in the background, at most
     /// once per 20 × its own last duration (≤ 5 % of a core); a scrape waits for it at most

@@ -81,7 +81,7 @@ impl Publisher {
             return;
         }
         let Some(tx) = self.tx.upgrade() else {
-            // The engine has stopped; the schedule tree holds the deliveries for next start.
+            // The engine has stopped; the schedule holds the deliveries for the next start.
             return;
         };
         let entries = deliveries

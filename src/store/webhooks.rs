@@ -23,7 +23,7 @@ fn url_taken(url: &str) -> StoreError {
 }
 
 impl Store {
-    /// Fill the cache from the tree (on open).
+    /// Fill the cache from the keyspaces (on open).
     pub(super) fn load_webhook_cache(&self) -> Result<(), StoreError> {
         let mut cache = self
             .webhook_cache
