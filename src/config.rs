@@ -77,8 +77,8 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Events, deliveries and attempts older than this are purged (fractions allowed).
     pub retention_days: f64,
-    /// Storage memory (block cache and write buffers) in MiB: bounds memory whatever the
-    /// backlog.
+    /// Storage memory in MiB (block cache and write buffers, see `store`): bounds memory
+    /// whatever the backlog.
     pub cache_mb: u64,
     /// Group commit: the least time between the end of one flush and the start of the next,
     /// so that under load more writers share each fsync (PostgreSQL's `commit_delay`).

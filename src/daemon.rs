@@ -53,17 +53,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     store
         .seed_event_types(&catalog_seed(&config, &stored))
         .context("cannot seed the event type catalog")?;
-    if config.smtp.enabled() {
-        // Built here only to refuse a bad [smtp] (unreadable password_file, bad CA file) at
-        // start rather than when the first alert is due.
-        crate::alerts::Mailer::from_config(&config.smtp, &config.delivery.extra_ca_file)
-            .context("[smtp]")?;
+    // Built at start so a bad [smtp] (unreadable password_file, bad CA file) is refused now
+    // rather than when the first alert is due.
+    let mailer = if config.smtp.enabled() {
+        let mailer =
+            crate::alerts::Mailer::from_config(&config.smtp, &config.delivery.extra_ca_file)
+                .context("[smtp]")?;
         tracing::info!(
             host = %config.smtp.host,
             port = config.smtp.effective_port(),
             "alert e-mails go out through SMTP"
         );
-    }
+        Some(mailer)
+    } else {
+        None
+    };
     let metrics = ops::metrics::Metrics::install();
     let engine = Engine::start(store.clone(), config.clone())
         .map_err(|e| anyhow::anyhow!("cannot start delivery: {e}"))?;
@@ -119,6 +123,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(retention_sweep(store.clone(), config.retention_ms()));
     let sweeper_abort = sweeper.abort_handle();
     engine.supervise("retention sweep", sweeper);
+    let stats_flusher = tokio::spawn(flush_stats_forever(store.clone()));
+    let stats_flusher_abort = stats_flusher.abort_handle();
+    engine.supervise("statistics flush", stats_flusher);
+    // Sends the alert e-mails the delivery side queues (and those owed from before).
+    let alert_sender = mailer.map(|mailer| {
+        let task = tokio::spawn(crate::alerts::sender::run(
+            store.clone(),
+            mailer,
+            base.clone(),
+        ));
+        let abort = task.abort_handle();
+        engine.supervise("alert sender", task);
+        abort
+    });
 
     let grace = Duration::from_secs_f64(config.delivery.timeout_secs + 1.0);
     let shutdown_state = state.clone();
@@ -153,6 +171,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     engine.shutdown(grace).await;
     shrink.abort();
     sweeper_abort.abort();
+    // An alert being sent now stays owed and goes out after the next start.
+    if let Some(sender) = alert_sender {
+        sender.abort();
+    }
+    stats_flusher_abort.abort();
+    if let Err(e) = store.flush_stats() {
+        tracing::warn!(error = %e, "cannot store the last statistics");
+    }
     if let Some(w) = watchdog {
         w.abort();
     }
@@ -176,6 +202,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         Ok(Err(e)) => Err(anyhow::anyhow!("final flush failed: {e}")),
         Err(e) => Err(anyhow::anyhow!("final flush panicked: {e}")),
+    }
+}
+
+/// How often the statistics gathered in memory are added to the stored buckets.
+const STATS_FLUSH_EVERY: Duration = Duration::from_secs(2);
+/// Statistics buckets are kept this long: the longest window (7 days) and a day more.
+const STATS_KEEP_MS: u64 = 8 * 86_400_000;
+
+/// Add the statistics gathered in memory to the stored buckets, forever.
+async fn flush_stats_forever(store: Store) {
+    loop {
+        tokio::time::sleep(STATS_FLUSH_EVERY).await;
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.flush_stats()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot store statistics"),
+            Err(e) => tracing::error!(error = %e, "statistics flush failed"),
+        }
     }
 }
 
@@ -208,6 +252,19 @@ async fn retention_sweep(store: Store, retention_ms: u64) {
                 }
             }
             tokio::task::yield_now().await;
+        }
+        // Statistics buckets outlive the retention window when it is short (their own
+        // 8 days), and go when older.
+        if let Err(e) =
+            store.purge_stats_before(crate::model::now_ms().saturating_sub(STATS_KEEP_MS))
+        {
+            tracing::error!(error = %e, "purge of old statistics failed");
+        }
+        // Last-alert times older than the alert window suppress nothing any more.
+        let marks_cutoff = crate::model::now_ms()
+            .saturating_sub(2 * crate::delivery::health_events::ALERT_WINDOW_MS);
+        if let Err(e) = store.purge_alert_marks_before(marks_cutoff) {
+            tracing::error!(error = %e, "purge of last-alert times failed");
         }
         // Inbound sources' request logs and dedup records share the window.
         loop {

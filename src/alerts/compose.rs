@@ -1,15 +1,7 @@
 //! The alert e-mail's text, from the facts about one webhook.
 
 use crate::model::format_ms;
-
-/// Why the alert is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertKind {
-    /// Too many failed attempts in a row: the circuit breaker holds the queue and probes.
-    Failing,
-    /// hookd stopped delivering to it (410 Gone, or failing for too long).
-    Disabled,
-}
+pub use crate::model::AlertKind;
 
 /// What the e-mail says about one webhook. Only the endpoint's host is shown: a URL's
 /// path or query often holds a token.

@@ -11,7 +11,7 @@ use super::body::json_response;
 use super::error::ApiError;
 use super::router::admin_tenant;
 use super::{query, AppState};
-use crate::model::{format_ms, Attempt, Delivery, DeliveryStatus};
+use crate::model::{format_ms, Attempt, Delivery, DeliveryStatus, Event};
 use crate::store::DeliveryFilter;
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
@@ -27,8 +27,9 @@ fn attempt_json(a: &Attempt) -> serde_json::Value {
     })
 }
 
-/// The full form, with request and attempts.
-pub fn delivery_json(d: &Delivery) -> serde_json::Value {
+/// The full form, with request and attempts. `event` is the delivery's event, from which
+/// the logged request body is rebuilt (see `RequestLog`).
+pub fn delivery_json(d: &Delivery, event: Option<&Event>) -> serde_json::Value {
     let mut v = delivery_summary_json(d);
     let headers: serde_json::Map<String, serde_json::Value> = d
         .request
@@ -41,7 +42,16 @@ pub fn delivery_json(d: &Delivery) -> serde_json::Value {
         })
         .unwrap_or_default();
     v["request"] = match &d.request {
-        Some(r) => json!({"headers": headers, "body": r.body}),
+        Some(r) => {
+            let body = match (r.body_format, event) {
+                (Some(format), Some(e)) => crate::delivery::payload::capture(
+                    &crate::delivery::payload::body(e, format),
+                    crate::delivery::payload::REQUEST_LOG_CAP,
+                ),
+                _ => r.body.clone(),
+            };
+            json!({"headers": headers, "body": body})
+        }
         None => serde_json::Value::Null,
     };
     v["attempts"] = d.attempts.iter().map(attempt_json).collect();
@@ -59,6 +69,7 @@ pub fn delivery_summary_json(d: &Delivery) -> serde_json::Value {
         "created_at": format_ms(d.created_at),
         "next_attempt_at": d.next_attempt_at.map(format_ms),
         "attempt_count": d.attempts.len(),
+        "trigger": d.trigger.as_str(),
     })
 }
 
@@ -97,7 +108,11 @@ pub fn list(state: &AppState, p: &Principal, parts: &Parts, webhook_id: &str) ->
         query::get(&q, "cursor"),
         limit,
     )?;
-    let data: Vec<_> = page.iter().map(delivery_json).collect();
+    let mut data = Vec::with_capacity(page.len());
+    for d in &page {
+        let event = state.store.get_event_any(&d.event_id)?;
+        data.push(delivery_json(d, event.as_ref()));
+    }
     Ok(json_response(
         StatusCode::OK,
         &json!({"data": data, "next_cursor": next}),
@@ -109,7 +124,11 @@ pub fn get(state: &AppState, p: &Principal, parts: &Parts, webhook_id: &str, id:
     check_webhook(state, &tenant, webhook_id)?;
     match state.store.get_delivery(id)? {
         Some(d) if d.webhook_id == webhook_id && d.tenant_id == tenant => {
-            Ok(json_response(StatusCode::OK, &delivery_json(&d)))
+            let event = state.store.get_event_any(&d.event_id)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &delivery_json(&d, event.as_ref()),
+            ))
         }
         _ => Err(ApiError::not_found("delivery")),
     }

@@ -32,11 +32,7 @@ mod tests {
     /// Operations the document describes that are being added to the router on other
     /// branches. Whoever merges one of these routes into `ROUTES` deletes its line here:
     /// `routes_and_document_agree` fails while a routed operation is still listed.
-    const DOCUMENTED_NOT_YET_ROUTED: &[(&str, &str)] = &[
-        ("GET", "/api/tenant"),
-        ("PATCH", "/api/tenant"),
-        ("GET", "/api/webhooks/{id}/stats"),
-    ];
+    const DOCUMENTED_NOT_YET_ROUTED: &[(&str, &str)] = &[];
 
     const METHODS: &[&str] = &[
         "get", "put", "post", "delete", "options", "head", "patch", "trace",

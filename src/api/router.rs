@@ -14,8 +14,8 @@ use super::auth::{self, Principal};
 use super::body::read_body;
 use super::error::ApiError;
 use super::{
-    deliveries, event_types, events, health, openapi, portal, sources, tenants, webhook_actions,
-    webhooks, AppState,
+    deliveries, event_types, events, health, openapi, own_tenant, portal, sources, stats, tenants,
+    webhook_actions, webhooks, AppState,
 };
 
 type Resp = Result<Response<Full<Bytes>>, ApiError>;
@@ -34,6 +34,8 @@ pub(crate) enum RouteId {
     KeyCreate,
     KeyList,
     KeyRevoke,
+    OwnTenantGet,
+    OwnTenantPatch,
     EventTypeList,
     EventTypeCreate,
     EventTypeGet,
@@ -49,6 +51,7 @@ pub(crate) enum RouteId {
     WebhookSecretRotate,
     WebhookTest,
     WebhookReplay,
+    WebhookStats,
     DeliveryList,
     DeliveryGet,
     DeliveryRetry,
@@ -84,6 +87,8 @@ pub(crate) static ROUTES: &[(Method, &str, RouteId)] = {
         (M::POST, "/api/tenants/{id}/keys", R::KeyCreate),
         (M::GET, "/api/tenants/{id}/keys", R::KeyList),
         (M::DELETE, "/api/tenants/{id}/keys/{key_id}", R::KeyRevoke),
+        (M::GET, "/api/tenant", R::OwnTenantGet),
+        (M::PATCH, "/api/tenant", R::OwnTenantPatch),
         (M::GET, "/api/event-types", R::EventTypeList),
         (M::POST, "/api/event-types", R::EventTypeCreate),
         (M::GET, "/api/event-types/{name}", R::EventTypeGet),
@@ -103,6 +108,7 @@ pub(crate) static ROUTES: &[(Method, &str, RouteId)] = {
         ),
         (M::POST, "/api/webhooks/{id}/test", R::WebhookTest),
         (M::POST, "/api/webhooks/{id}/replay", R::WebhookReplay),
+        (M::GET, "/api/webhooks/{id}/stats", R::WebhookStats),
         (M::GET, "/api/webhooks/{id}/deliveries", R::DeliveryList),
         (
             M::GET,
@@ -262,6 +268,8 @@ async fn dispatch(
         R::KeyCreate => tenants::create_key(state, key()?, parts, body, a).await,
         R::KeyList => tenants::list_keys(state, key()?, a),
         R::KeyRevoke => tenants::revoke_key(state, key()?, a, b).await,
+        R::OwnTenantGet => own_tenant::get(state, key()?, parts),
+        R::OwnTenantPatch => own_tenant::patch(state, key()?, parts, body).await,
         R::EventTypeList => event_types::list(state),
         R::EventTypeCreate => event_types::create(state, key()?, parts, body).await,
         R::EventTypeGet => event_types::get(state, a),
@@ -279,6 +287,7 @@ async fn dispatch(
         }
         R::WebhookTest => webhook_actions::test(state, key()?, parts, body, a).await,
         R::WebhookReplay => webhook_actions::replay(state, key()?, parts, body, a).await,
+        R::WebhookStats => stats::get(state, key()?, parts, a),
         R::DeliveryList => deliveries::list(state, key()?, parts, a),
         R::DeliveryGet => deliveries::get(state, key()?, parts, a, b),
         R::DeliveryRetry => webhook_actions::retry(state, key()?, parts, a, b).await,

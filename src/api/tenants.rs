@@ -44,7 +44,7 @@ fn key_json(k: &ApiKey) -> serde_json::Value {
     })
 }
 
-fn check_name(name: &str, field: &str) -> Result<String, ApiError> {
+pub(super) fn check_name(name: &str, field: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(ApiError::unprocessable(
@@ -78,6 +78,7 @@ pub async fn create(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes
         id: new_id(IdKind::Tenant),
         name: check_name(&input.name, "name")?,
         created_at: now_ms(),
+        alert_emails: Vec::new(),
     };
     let (value, key, hash) = make_key(&tenant.id, Role::Admin, "admin".into());
     state.store.create_tenant(&tenant, &key, &hash).await?;

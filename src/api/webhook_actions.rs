@@ -15,7 +15,7 @@ use super::router::admin_tenant;
 use super::AppState;
 use crate::delivery::ReplayScope;
 use crate::model::{
-    new_id, now_ms, parse_rfc3339_ms, subscription_matches, Event, IdKind, Webhook,
+    new_id, now_ms, parse_rfc3339_ms, subscription_matches, Event, IdKind, Trigger, Webhook,
 };
 use crate::signing::new_secret;
 
@@ -81,7 +81,9 @@ struct TestInput {
 }
 
 /// Send the catalog sample now and answer with the attempt (200 also when the receiver
-/// failed: `success` says it). Nothing is stored.
+/// failed: `success` says it). The send is recorded in the delivery log as a delivery with
+/// `trigger: test` (with its event, so both are purged with the retention window), which is
+/// never retried and counts in neither health nor statistics.
 pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, id: &str) -> Resp {
     let wh = load(state, p, parts, id)?;
     let input: TestInput = optional_json(&parts.headers, body)?;
@@ -109,7 +111,19 @@ pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, 
         actor: None,
         created_at: now_ms(),
     };
-    let a = crate::delivery::attempt::send_test(state.delivery.context(), &wh, &event).await;
+    let d = crate::delivery::attempt::send_test(state.delivery.context(), &wh, &event).await;
+    // Recorded without waiting for the disk: the answer is due within the timeout, and a
+    // test send lost in a crash is only a log line lost.
+    match state
+        .store
+        .ingest_nowait(&event, std::slice::from_ref(&d), None)
+    {
+        Ok(_) => state.store.request_commit(),
+        Err(e) => tracing::error!(webhook = %wh.id, error = %e, "cannot record a test send"),
+    }
+    let Some(a) = d.attempts.last() else {
+        return Err(ApiError::internal("a test send without its attempt"));
+    };
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -120,16 +134,24 @@ pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, 
             "error": a.error,
             "event_type": event.event_type,
             "event_id": event.id,
+            "delivery_id": d.id,
         }),
     ))
 }
 
 pub async fn retry(state: &AppState, p: &Principal, parts: &Parts, id: &str, dlv: &str) -> Resp {
     let wh = load(state, p, parts, id)?;
-    match state.store.get_delivery(dlv)? {
-        Some(d) if d.webhook_id == wh.id => {}
+    let d = match state.store.get_delivery(dlv)? {
+        Some(d) if d.webhook_id == wh.id => d,
         _ => return Err(ApiError::not_found("delivery")),
     };
+    if d.trigger == Trigger::Test {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "test_delivery",
+            "a test send is not retried; send another test",
+        ));
+    }
     if wh.status == crate::model::WebhookStatus::Disabled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

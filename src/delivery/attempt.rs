@@ -16,9 +16,6 @@ use crate::model::{now_ms, Attempt, Delivery, DeliveryStatus, RequestLog, Webhoo
 use crate::ops::metrics::{self, AttemptOutcome};
 use crate::store::Store;
 
-/// The log keeps at most this much of the request body.
-const REQUEST_LOG_CAP: usize = 10 * 1024;
-
 /// What the scheduler needs to know about a finished attempt.
 #[derive(Debug)]
 pub struct AttemptDone {
@@ -91,7 +88,6 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
         attempt,
         failure,
         headers,
-        body,
         retry_after,
     } = exchange(&ctx, &webhook, &event, &delivery.id, attempt_no, &secrets).await;
     let status_code = attempt.status_code;
@@ -127,7 +123,9 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     };
     let request = RequestLog {
         headers: payload::headers_for_log(&headers, &webhook.headers),
-        body: payload::capture(&body, REQUEST_LOG_CAP),
+        // The body is rebuilt from the event when the log is read (see `RequestLog`).
+        body: String::new(),
+        body_format: Some(webhook.payload_format),
     };
     let verdict = Verdict {
         success: done.success,
@@ -203,24 +201,41 @@ where
     }
 }
 
-/// Send one unrecorded attempt of `event` now (the `/test` route): the same request a
-/// real delivery makes, signed, through the same guarded client and timeout.
+/// Send `event` once now (the `/test` route): the same request a real delivery makes,
+/// signed, through the same guarded client and timeout. Answers the delivery as the log
+/// shows it (`trigger: test`, final, with its one attempt and request); storing it is
+/// the caller's business. Nothing here touches the webhook's health or statistics.
 pub async fn send_test(
     ctx: &AttemptContext,
     webhook: &Webhook,
     event: &crate::model::Event,
-) -> Attempt {
-    let delivery_id = crate::model::new_id(crate::model::IdKind::Delivery);
-    exchange(
+) -> Delivery {
+    let mut delivery = Delivery::pending(event, &webhook.id, event.created_at);
+    delivery.trigger = crate::model::Trigger::Test;
+    let Exchange {
+        attempt, headers, ..
+    } = exchange(
         ctx,
         webhook,
         event,
-        &delivery_id,
+        &delivery.id,
         1,
         &[webhook.secret.as_str()],
     )
-    .await
-    .attempt
+    .await;
+    delivery.status = if attempt.succeeded() {
+        DeliveryStatus::Success
+    } else {
+        DeliveryStatus::Failed
+    };
+    delivery.next_attempt_at = None;
+    delivery.request = Some(RequestLog {
+        headers: payload::headers_for_log(&headers, &webhook.headers),
+        body: String::new(),
+        body_format: Some(webhook.payload_format),
+    });
+    delivery.attempts.push(attempt);
+    delivery
 }
 
 /// Why an attempt did not deliver: what the delivery log says (its `Display`) and how
@@ -248,7 +263,6 @@ struct Exchange {
     /// `None`: delivered (2xx).
     failure: Option<AttemptError>,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
     retry_after: Option<String>,
 }
 
@@ -285,7 +299,7 @@ async fn exchange(
                     &ctx.client,
                     webhook,
                     &headers,
-                    body.clone(),
+                    body,
                     cfg.max_response_capture_bytes,
                 ),
             )
@@ -317,7 +331,6 @@ async fn exchange(
         },
         failure,
         headers,
-        body,
         retry_after,
     }
 }
@@ -388,7 +401,9 @@ fn record(
     verdict: &Verdict,
 ) -> Result<Option<Delivery>, crate::store::StoreError> {
     let (due_at_start, attempts_at_start) = (started.next_attempt_at, started.attempts.len());
-    store.update_delivery(&started.id, |d| {
+    let mut old_status = started.status;
+    let stored = store.update_delivery(&started.id, |d| {
+        old_status = d.status;
         let untouched = d.next_attempt_at == due_at_start && d.attempts.len() == attempts_at_start;
         d.attempts.push(attempt);
         d.request = Some(request);
@@ -406,16 +421,22 @@ fn record(
             d.status = DeliveryStatus::Retrying;
         }
         true
-    })
+    })?;
+    if let Some(d) = &stored {
+        store.stats_attempted(d, old_status);
+    }
+    Ok(stored)
 }
 
 /// Close a delivery as `failed` with a note saying why it was not sent, if it is still
 /// open, and wait until that is durable.
 pub async fn close_without_attempt(ctx: &AttemptContext, delivery_id: &str, why: &str) {
+    let mut old_status = None;
     let closed = ctx.store.update_delivery(delivery_id, |d| {
         if !d.status.is_open() {
             return false;
         }
+        old_status = Some(d.status);
         d.attempts.push(Attempt {
             attempt: d.attempts.len() as u32 + 1,
             status_code: None,
@@ -429,7 +450,12 @@ pub async fn close_without_attempt(ctx: &AttemptContext, delivery_id: &str, why:
         true
     });
     let result = match closed {
-        Ok(_) => ctx.store.durable().await,
+        Ok(stored) => {
+            if let (Some(d), Some(from)) = (&stored, old_status) {
+                ctx.store.stats_moved(d, from);
+            }
+            ctx.store.durable().await
+        }
         Err(e) => Err(e),
     };
     if let Err(e) = result {
@@ -547,6 +573,7 @@ mod tests {
             id: "ten_1".into(),
             name: "t".into(),
             created_at: 0,
+            alert_emails: vec![],
         };
         let key = crate::model::ApiKey {
             id: "key_1".into(),

@@ -10,6 +10,7 @@
 pub mod attempt;
 pub mod failure;
 mod fanout;
+pub(crate) mod health_events;
 pub mod lane;
 pub mod net;
 pub mod payload;

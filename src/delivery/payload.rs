@@ -6,30 +6,48 @@ use std::collections::BTreeMap;
 use crate::model::{format_ms, Event, PayloadFormat, Webhook};
 use crate::signing::{hex_signature, standard_signature};
 
+/// The delivery log shows at most this much of a request body.
+pub const REQUEST_LOG_CAP: usize = 10 * 1024;
+
 /// `hookd/<version>`.
 pub const USER_AGENT: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
 
 /// The request body for this webhook's payload format.
+///
+/// The envelope is written directly around the stored `data` and `actor`, which are
+/// compact JSON already (made so when the event was accepted): no parse and re-serialise
+/// of the payload per attempt. Its keys are in sorted order, as a `serde_json::Map` writes
+/// them.
 pub fn body(event: &Event, format: PayloadFormat) -> Vec<u8> {
-    let data: serde_json::Value =
-        serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null);
     match format {
         PayloadFormat::Data => event.data.as_bytes().to_vec(),
         PayloadFormat::Envelope => {
-            let actor: serde_json::Value = event
+            let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+            let data = if event.data.trim().is_empty() {
+                "null"
+            } else {
+                event.data.as_str()
+            };
+            let actor = event
                 .actor
                 .as_deref()
-                .and_then(|a| serde_json::from_str(a).ok())
-                .unwrap_or(serde_json::Value::Null);
-            let envelope = serde_json::json!({
-                "id": event.id,
-                "type": event.event_type,
-                "created": format_ms(event.created_at),
-                "data": {"object": data},
-                "account_id": event.tenant_id,
-                "actor": actor,
-            });
-            serde_json::to_vec(&envelope).unwrap_or_default()
+                .filter(|a| !a.trim().is_empty())
+                .unwrap_or("null");
+            let mut out = Vec::with_capacity(event.data.len() + 192);
+            out.extend_from_slice(b"{\"account_id\":");
+            out.extend_from_slice(quoted(&event.tenant_id).as_bytes());
+            out.extend_from_slice(b",\"actor\":");
+            out.extend_from_slice(actor.as_bytes());
+            out.extend_from_slice(b",\"created\":");
+            out.extend_from_slice(quoted(&format_ms(event.created_at)).as_bytes());
+            out.extend_from_slice(b",\"data\":{\"object\":");
+            out.extend_from_slice(data.as_bytes());
+            out.extend_from_slice(b"},\"id\":");
+            out.extend_from_slice(quoted(&event.id).as_bytes());
+            out.extend_from_slice(b",\"type\":");
+            out.extend_from_slice(quoted(&event.event_type).as_bytes());
+            out.push(b'}');
+            out
         }
     }
 }
@@ -110,6 +128,24 @@ mod tests {
             actor: Some(r#"{"id":"usr_9"}"#.into()),
             created_at: 0,
         }
+    }
+
+    #[test]
+    fn envelope_is_the_same_bytes_as_a_serde_json_object_of_its_fields() {
+        let e = event();
+        let data: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+        let expected = serde_json::json!({
+            "id": e.id,
+            "type": e.event_type,
+            "created": format_ms(e.created_at),
+            "data": {"object": data},
+            "account_id": e.tenant_id,
+            "actor": serde_json::from_str::<serde_json::Value>(e.actor.as_deref().unwrap()).unwrap(),
+        });
+        assert_eq!(
+            String::from_utf8(body(&e, PayloadFormat::Envelope)).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@ impl Publisher {
         let deliveries = fan_out(&self.store, event, event.created_at);
         match self.store.ingest_dedup(event, &deliveries, dedup).await? {
             IngestOutcome::Created => {
+                self.store.stats_created(&deliveries);
                 self.enqueue_new(&deliveries);
                 crate::ops::metrics::ingested_event();
                 Ok(Published::Created {

@@ -6,7 +6,7 @@
 //! brings back what was removed. A replay over a long window reads the tenant's events a
 //! page at a time and makes each page durable with one group commit.
 
-use crate::model::{Delivery, DeliveryStatus, Webhook};
+use crate::model::{Delivery, DeliveryStatus, Trigger, Webhook};
 use crate::store::{Store, StoreError};
 
 /// Events read (and deliveries made durable together) per step of a replay.
@@ -33,22 +33,27 @@ fn make_due(d: &mut Delivery, now: u64) {
 }
 
 /// Retry one delivery of `webhook` now (without waiting for durability). `None`: no such
-/// delivery of this webhook (or it was removed).
+/// delivery of this webhook (or it was removed, or it is a test send, never retried).
 pub(crate) fn retry_nowait(
     store: &Store,
     webhook: &Webhook,
     delivery_id: &str,
     now: u64,
 ) -> Result<Option<Delivery>, StoreError> {
-    let mut mine = false;
+    let mut from = None;
     let stored = store.update_delivery(delivery_id, |d| {
-        mine = d.webhook_id == webhook.id;
-        if mine {
-            make_due(d, now);
+        if d.webhook_id != webhook.id || d.trigger == Trigger::Test {
+            return false;
         }
-        mine
+        from = Some(d.status);
+        make_due(d, now);
+        true
     })?;
-    Ok(stored.filter(|_| mine))
+    let (Some(d), Some(from)) = (stored, from) else {
+        return Ok(None);
+    };
+    store.stats_moved(&d, from);
+    Ok(Some(d))
 }
 
 /// Replay the events of `webhook`'s tenant created in `[since_ms, until_ms]` to it: the
@@ -87,8 +92,12 @@ pub(crate) async fn replay(
             if !webhook.subscribes_to(&event.event_type) {
                 continue;
             }
-            let mine: Vec<Delivery> = store
-                .event_deliveries(&event.id)?
+            let deliveries = store.event_deliveries(&event.id)?;
+            // A test send's event was never published: not replayed, nor recovered.
+            if deliveries.iter().any(|d| d.trigger == Trigger::Test) {
+                continue;
+            }
+            let mine: Vec<Delivery> = deliveries
                 .into_iter()
                 .filter(|d| d.webhook_id == webhook.id)
                 .collect();
@@ -96,24 +105,27 @@ pub(crate) async fn replay(
                 fresh.push(Delivery::pending(&event, &webhook.id, now));
             }
             for d in mine {
-                let mut wanted = false;
+                let mut from = None;
                 let stored = store.update_delivery(&d.id, |d| {
-                    wanted = match d.status {
+                    let wanted = match d.status {
                         DeliveryStatus::Failed => true,
                         DeliveryStatus::Success => scope == ReplayScope::All,
                         _ => false,
                     };
                     if wanted {
+                        from = Some(d.status);
                         make_due(d, now);
                     }
                     wanted
                 })?;
-                if let Some(d) = stored.filter(|_| wanted) {
+                if let (Some(d), Some(from)) = (stored, from) {
+                    store.stats_moved(&d, from);
                     again.push(d);
                 }
             }
         }
         let created = store.create_deliveries(&fresh)?;
+        store.stats_created(&created);
         if !created.is_empty() || !again.is_empty() {
             store.durable().await?;
         }

@@ -39,11 +39,37 @@ impl DeliveryStatus {
     }
 }
 
+/// Why a delivery exists.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Trigger {
+    /// An event was published and fanned out to the webhook (or replayed to it).
+    Event,
+    /// `POST /api/webhooks/{id}/test`: sent once at once, recorded in the log, never
+    /// retried, and counted in neither the webhook's health nor its statistics.
+    Test,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Event => "event",
+            Trigger::Test => "test",
+        }
+    }
+}
+
 /// What was sent, as the log shows it: headers without secrets, body cut at 10 KiB.
+///
+/// The body sent is a pure function of the event and the payload format, and the event is
+/// kept (and purged) with its deliveries, so the log stores the format rather than a copy
+/// of the body: a third fewer bytes written per delivery. `body` holds the text only for
+/// a request that was not built from the event that way.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct RequestLog {
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body was `delivery::payload::body(event, format)`.
+    pub body_format: Option<super::PayloadFormat>,
 }
 
 /// One attempt, recorded on its delivery (durable with the next group commit) in the same
@@ -77,6 +103,7 @@ pub struct Delivery {
     pub next_attempt_at: Option<u64>,
     pub attempts: Vec<Attempt>,
     pub request: Option<RequestLog>,
+    pub trigger: Trigger,
 }
 
 impl Delivery {
@@ -93,6 +120,7 @@ impl Delivery {
             next_attempt_at: Some(now),
             attempts: Vec::new(),
             request: None,
+            trigger: Trigger::Event,
         }
     }
 }

@@ -27,7 +27,7 @@ pub const OPERATIONAL_EVENT_TYPES: &[(&str, &str, &str)] = &[
     (
         "webhook.disabled",
         "A webhook was disabled by hookd (410 Gone, or failing too long)",
-        r#"{"webhook_id":"wh_01JD3QZ9X8N6R2V4T7Y5K1M0PA","reason":"endpoint answered 410 Gone","at":"2026-11-22T10:30:00.000Z"}"#,
+        r#"{"webhook_id":"wh_01JD3QZ9X8N6R2V4T7Y5K1M0PA","name":"CRM sync","reason":"the endpoint answered 410 Gone","last_status_code":410,"last_error":"receiver answered HTTP 410","at":"2026-11-22T10:30:00.000Z"}"#,
     ),
 ];
 

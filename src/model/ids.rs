@@ -14,6 +14,8 @@ pub enum IdKind {
     Source,
     /// A request received by an inbound source (its log entry).
     Request,
+    /// An alert e-mail owed to a tenant's `alert_emails`.
+    Alert,
 }
 
 impl IdKind {
@@ -26,6 +28,7 @@ impl IdKind {
             IdKind::Delivery => "dlv_",
             IdKind::Source => "src_",
             IdKind::Request => "req_",
+            IdKind::Alert => "alr_",
         }
     }
 }

@@ -4,28 +4,31 @@
 //! self-describing: so JSON payloads are kept as JSON *text* (`String`), never as
 //! `serde_json::Value`, and no field uses `skip_serializing_if`.
 
-// Not used yet: the validation of a tenant's `alert_emails`, for the API that sets them.
-#[allow(dead_code)]
+mod alert;
 mod alert_emails;
 mod builtin_catalog;
 mod delivery;
 mod event;
 mod event_type;
 mod ids;
+mod latency;
 mod source;
 mod tenant;
 mod time;
 mod webhook;
 
-#[allow(unused_imports)]
-pub use alert_emails::{validate_alert_emails, AlertEmailsError, MAX_ALERT_EMAILS};
+pub use alert::{AlertKind, OwedAlert};
+pub use alert_emails::{validate_alert_emails, AlertEmailsError};
 pub use builtin_catalog::builtin_event_types;
-pub use delivery::{Attempt, Delivery, DeliveryStatus, RequestLog};
+pub use delivery::{Attempt, Delivery, DeliveryStatus, RequestLog, Trigger};
 pub use event::Event;
 pub use event_type::{
     validate_event_type_name, EventType, OPERATIONAL_CATEGORY, OPERATIONAL_EVENT_TYPES,
 };
 pub use ids::{new_id, IdKind};
+#[cfg(test)]
+pub use latency::bin_value_ms;
+pub use latency::{latency_bin, percentile_ms, LATENCY_BINS};
 pub use source::{
     InboundOutcome, InboundRequest, Locator, SignatureEncoding, Source, Verification,
     VerificationResult,

@@ -8,6 +8,9 @@ pub struct Tenant {
     pub id: String,
     pub name: String,
     pub created_at: u64,
+    /// Who is e-mailed when one of its webhooks turns failing or is disabled by hookd
+    /// (bare addresses, at most ten; see `validate_alert_emails`).
+    pub alert_emails: Vec<String>,
 }
 
 /// What a tenant key may do.

@@ -42,6 +42,7 @@ mod tests {
             id: "ten_1".into(),
             name: "Acme Motors".into(),
             created_at: 7,
+            alert_emails: vec!["ops@example.com".into()],
         };
         let bytes = encode(&t);
         assert_eq!(bytes[0], FORMAT_V1);

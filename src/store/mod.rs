@@ -7,6 +7,7 @@
 //! every writer waiting). Key layouts are documented on each keyspace below; ids are
 //! ULIDs, so id order is creation order. No fjall type appears in this module's interface.
 
+mod alerts;
 mod catalog;
 pub mod codec;
 mod commit;
@@ -16,6 +17,7 @@ mod keys;
 mod locks;
 mod retention;
 mod sources;
+mod stats;
 mod tenants;
 mod webhooks;
 
@@ -26,8 +28,10 @@ use std::time::Duration;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
+pub use alerts::AlertQueued;
 pub use deliveries::{DeliveryFilter, DueEntry};
 pub use events::{Dedup, IngestOutcome};
+pub use stats::StatsBucket;
 
 use crate::model::Webhook;
 use commit::Committer;
@@ -94,6 +98,10 @@ struct Keyspaces {
     sources: Keyspace,
     /// inbound request logs and dedup records: see `sources.rs`
     inbound: Keyspace,
+    /// owed alert e-mails and each webhook's last alert time: see `alerts.rs`
+    alerts: Keyspace,
+    /// per-webhook hourly delivery statistics: see `stats.rs`
+    stats: Keyspace,
 }
 
 /// The creation time encoded in a ULID-based id (`evt_01...`).
@@ -115,6 +123,10 @@ pub struct Store {
     /// tenant): fjall batches are atomic but do not read, so the check and the batch run
     /// under this lock. Cold writes are rare; hot writes never take it.
     meta_lock: Arc<Mutex<()>>,
+    /// Wakes the alert sender when an alert is queued (see `alerts.rs`).
+    alert_nudge: Arc<tokio::sync::Notify>,
+    /// Statistics changes not yet added to the `stats` keyspace (see `stats.rs`).
+    stats: Arc<stats::StatsDeltas>,
 }
 
 /// `a/b` as an index key (0x00 separator: ids and names never contain it).
@@ -136,23 +148,31 @@ fn prefix_key(a: &str) -> Vec<u8> {
 struct MemoryBudget {
     /// The block cache (decoded blocks of the on-disk tables), shared by every keyspace.
     cache_bytes: u64,
-    /// The most one hot keyspace's memtable holds before it is sealed and flushed.
-    hot_memtable_bytes: u64,
-    /// The same for a cold keyspace (tenants, keys, webhooks, catalog).
+    /// The most the `data` keyspace's memtable holds before it is sealed and flushed.
+    data_memtable_bytes: u64,
+    /// The same for `schedule` (small entries, removed again within seconds).
+    schedule_memtable_bytes: u64,
+    /// The same for a cold keyspace (tenants, keys, webhooks, catalog, sources).
     cold_memtable_bytes: u64,
 }
 
 impl MemoryBudget {
-    /// Half of the budget is block cache; the rest is write buffers. fjall keeps an active
-    /// memtable and at most four sealed ones per keyspace (it stalls writers beyond that),
-    /// so the two hot keyspaces get a tenth of the budget each as memtable size and the six
-    /// cold ones 1 MiB at most: worst case cache + 5 × (2 hot + 6 cold) memtables stays
-    /// near the budget, and the usual case (one active memtable each) far below it.
+    /// A quarter of the budget is block cache, a quarter the `data` memtable, a sixteenth the
+    /// schedule's, and the cold keyspaces 1 MiB at most each. While a sealed memtable is
+    /// being flushed a second one fills, so the usual peak is cache + 2 × memtables ≈ 0.85 ×
+    /// the budget. (fjall lets up to four sealed memtables queue per keyspace before it
+    /// stalls writers; that happens only when the disk cannot keep up.)
+    ///
+    /// Why memtables this large: most of what hookd writes is short-lived — a delivery is
+    /// rewritten by its attempt record and its schedule entry removed within seconds. When
+    /// both versions meet in the memtable, only the last is ever flushed to a table, so
+    /// larger memtables write fewer bytes and compact less (measured in BENCHMARKS.md).
     fn from_cache_mb(cache_mb: u64) -> MemoryBudget {
         let total = cache_mb.max(4) * 1024 * 1024;
         MemoryBudget {
-            cache_bytes: total / 2,
-            hot_memtable_bytes: (total / 10).max(512 * 1024),
+            cache_bytes: total / 4,
+            data_memtable_bytes: total / 4,
+            schedule_memtable_bytes: (total / 16).max(256 * 1024),
             cold_memtable_bytes: (total / 64).clamp(64 * 1024, 1024 * 1024),
         }
     }
@@ -173,6 +193,13 @@ impl Store {
             .manual_journal_persist(true)
             // Journals beyond this force memtable flushes: a restart replays at most this.
             .max_journaling_size(64 * 1024 * 1024)
+            // One background thread for flushes and compactions. With two or more, fjall
+            // 3.1's worker 0 hands every compaction request back to the shared queue
+            // (leaving compactions to the others) and, while they are busy, takes it back
+            // at once: a spin that cost ~14 % of hookd's CPU under load (perf: `flume`
+            // `send` and `worker_tick` self time). One worker does flushes and compactions
+            // in turn, which two cores shared with the API and deliveries cannot beat.
+            .worker_threads(1)
             .open()
             .map_err(|e| match e {
                 fjall::Error::Locked => StoreError::Io(format!(
@@ -184,7 +211,6 @@ impl Store {
                     dir.display()
                 )),
             })?;
-        let hot = budget.hot_memtable_bytes;
         let cold = budget.cold_memtable_bytes;
         let ks = |name: &str, memtable: u64| {
             db.keyspace(name, || {
@@ -201,10 +227,12 @@ impl Store {
             webhook_health: ks("webhook_health", cold)?,
             webhook_urls: ks("webhook_urls", cold)?,
             event_types: ks("event_types", cold)?,
-            data: ks("data", hot)?,
-            schedule: ks("schedule", hot)?,
+            data: ks("data", budget.data_memtable_bytes)?,
+            schedule: ks("schedule", budget.schedule_memtable_bytes)?,
             sources: ks("sources", cold)?,
             inbound: ks("inbound", cold)?,
+            alerts: ks("alerts", cold)?,
+            stats: ks("stats", cold)?,
         };
         let committer = Committer::start(db.clone(), commit_gap)?;
         let store = Store {
@@ -213,6 +241,8 @@ impl Store {
             committer,
             webhook_cache: Arc::default(),
             meta_lock: Arc::default(),
+            alert_nudge: Arc::default(),
+            stats: Arc::default(),
         };
         store.load_webhook_cache()?;
         Ok(store)
@@ -360,9 +390,11 @@ mod tests {
     #[test]
     fn the_memory_budget_splits_cache_mb_between_cache_and_write_buffers() {
         let b = MemoryBudget::from_cache_mb(64);
-        assert_eq!(b.cache_bytes, 32 * 1024 * 1024);
-        // Usual case: one active memtable per keyspace.
-        let usual = b.cache_bytes + 2 * b.hot_memtable_bytes + 6 * b.cold_memtable_bytes;
+        assert_eq!(b.cache_bytes, 16 * 1024 * 1024);
+        // Usual peak: one active and one flushing memtable per hot keyspace.
+        let usual = b.cache_bytes
+            + 2 * (b.data_memtable_bytes + b.schedule_memtable_bytes)
+            + 12 * b.cold_memtable_bytes;
         assert!(usual <= 64 * 1024 * 1024, "{usual}");
     }
 }

@@ -106,6 +106,7 @@ mod tests {
             next_attempt_at: status.is_open().then_some(e.created_at),
             attempts: vec![],
             request: None,
+            trigger: crate::model::Trigger::Event,
         }
     }
 

@@ -32,6 +32,21 @@ impl Store {
             .transpose()
     }
 
+    /// Replace a tenant's record (name, alert addresses), durably. `NotFound` when the
+    /// tenant was deleted meanwhile: a late update must not bring it back.
+    pub async fn update_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        {
+            let _meta = self.meta_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if self.t.tenants.get(tenant.id.as_bytes())?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let mut batch = self.batch()?;
+            batch.insert(&self.t.tenants, tenant.id.as_bytes(), encode(tenant));
+            self.commit(batch)?;
+        }
+        self.durable().await
+    }
+
     /// Every tenant, oldest first.
     pub fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         super::decode_values(self.t.tenants.iter())

@@ -307,7 +307,11 @@ try {
     for (const name of ['Time', 'Event', 'Status', 'HTTP', 'Duration']) {
       await page.getByRole('columnheader', { name, exact: true }).waitFor();
     }
-    const row = page.locator('tr.delivery').filter({ hasText: 'customer.created' }).filter({ hasText: 'Success' });
+    // The test send above is in the log too, marked as one, without Retry or Replay.
+    const testRow = page.locator('tr.delivery').filter({ hasText: 'Test send' });
+    await testRow.waitFor({ timeout: 15000 });
+    check(await testRow.getByRole('button', { name: /Retry|Replay/ }).count() === 0, 'a test send offers Retry or Replay');
+    const row = page.locator('tr.delivery').filter({ hasText: 'customer.created' }).filter({ hasText: 'Success' }).filter({ hasNotText: 'Test send' });
     await row.waitFor({ timeout: 15000 });
     check(/\b200\b/.test(await row.innerText()), 'the row does not show HTTP 200');
     await row.getByRole('button').first().click();
@@ -324,7 +328,7 @@ try {
     await row.filter({ hasText: 'Failed' }).waitFor({ timeout: 15000 });
     check(/\b500\b/.test(await row.innerText()), 'the failed row does not show HTTP 500');
     await page.getByLabel('Status').selectOption('failed');
-    await page.locator('tr.delivery').filter({ hasText: 'customer.created' }).waitFor({ state: 'detached' });
+    await page.locator('tr.delivery').filter({ hasText: 'customer.created' }).first().waitFor({ state: 'detached' });
     await row.waitFor();
     await receiverReplies(200);
     await row.getByRole('button', { name: 'Retry' }).click();
@@ -337,6 +341,18 @@ try {
     await page.getByRole('button', { name: 'Retry failed in range' }).click();
     await page.getByText('No failed deliveries').waitFor();
     await shot(page, 'deliveries-desktop');
+  });
+
+  await step("an alert e-mail's deliveries link opens that webhook's deliveries after signing in", async () => {
+    // The link hookd's alert e-mails carry (alerts::deliveries_link), opened in a new browser.
+    const other = await newContext();
+    const p2 = await other.newPage();
+    await p2.goto(`${PAGE}#/webhooks/${encodeURIComponent(webhookId)}/deliveries`);
+    await p2.getByLabel('API key').fill(KEY);
+    await p2.getByRole('button', { name: 'Sign in' }).click();
+    await p2.getByRole('heading', { name: 'Deliveries', level: 1 }).waitFor();
+    await p2.locator('tr.delivery').filter({ hasText: 'customer.updated' }).waitFor();
+    await other.close();
   });
 
   await step('phone width: deliveries with an open attempt have no horizontal scroll', async () => {

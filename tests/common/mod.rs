@@ -5,6 +5,7 @@
 //! - [`receiver`]: `TestReceiver`, an HTTPS/HTTP webhook receiver with scripted replies, and
 //!   independent signature checks (`verify_standard`, `verify_hex`).
 //! - [`jobs`]: numbered `job.created` events, their webhooks, order and delivery log.
+//! - [`smtp`]: `SmtpSink`, a loopback SMTP server (aiosmtpd) storing what it receives.
 //! - [`https`]: `HttpsClient`, a blocking rustls client trusting only the test CA.
 //! - [`slow_proxy`]: `SlowProxy`, a TCP proxy that holds each connection for a while.
 
@@ -25,6 +26,7 @@ pub mod https;
 pub mod jobs;
 pub mod receiver;
 pub mod slow_proxy;
+pub mod smtp;
 
 pub use api::{create_tenant, new_webhook, wait_until, Api, Resp};
 pub use daemon::{StartError, TestDaemon, TestDaemonBuilder};

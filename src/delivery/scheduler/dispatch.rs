@@ -33,7 +33,7 @@ impl Scheduler {
                     };
                     let webhook = lane.webhook().clone();
                     self.start_attempt(webhook, delivery);
-                    self.health_changed(&id, change);
+                    self.health_changed(&id, change, None);
                     self.mark_runnable(&id);
                 }
                 Decision::Wait(at) => {
@@ -105,9 +105,10 @@ impl Scheduler {
             self.known.remove(&done.delivery_id);
             return;
         };
+        let before = lane.health().clone();
         let change = lane.finished(&done, now, &self.ctx.config.delivery);
         self.reload_or_release(&done.delivery_id, &done.webhook_id, done.next_due);
-        self.health_changed(&done.webhook_id, change);
+        self.health_changed(&done.webhook_id, change, Some((&before, &done.delivery_id)));
         self.mark_runnable(&done.webhook_id);
     }
 }

@@ -6,19 +6,43 @@
 use std::sync::Arc;
 
 use super::Scheduler;
+use crate::delivery::health_events;
 use crate::delivery::lane::HealthChange;
-use crate::model::{new_id, now_ms, Event, WebhookStatus};
+use crate::model::{WebhookHealth, WebhookStatus};
 
 impl Scheduler {
     /// A lane reported `change` for `webhook_id`: write the health back; when hookd gives
-    /// up on the webhook, disable it and raise `webhook.disabled`.
-    pub(super) fn health_changed(&mut self, webhook_id: &str, change: HealthChange) {
+    /// up on the webhook, disable it; and for a transition caused by an attempt (`cause`:
+    /// the health before it, and its delivery), raise the operational event and the alert
+    /// e-mail it calls for.
+    pub(super) fn health_changed(
+        &mut self,
+        webhook_id: &str,
+        change: HealthChange,
+        cause: Option<(&WebhookHealth, &str)>,
+    ) {
         if change.changed {
             self.write_health(webhook_id);
         }
-        if let Some(reason) = change.disabled {
-            self.disable(webhook_id, &reason);
-            self.raise_disabled(webhook_id, &reason);
+        if let Some(reason) = &change.disabled {
+            self.disable(webhook_id, reason);
+        }
+        let transition = change.became_failing || change.recovered || change.disabled.is_some();
+        if let (true, Some((before, delivery_id)), Some(lane)) =
+            (transition, cause, self.lanes.get(webhook_id))
+        {
+            let webhook = (**lane.webhook()).clone();
+            let before = webhook.clone().with_health(before);
+            let after = Arc::new(webhook.with_health(lane.health()));
+            // Operational events and alert e-mails of a health transition (off this task).
+            health_events::on_health_change(
+                &self.ctx,
+                &self.publisher,
+                &before,
+                &after,
+                delivery_id,
+                change.disabled.as_deref(),
+            );
         }
     }
 
@@ -59,35 +83,5 @@ impl Scheduler {
             }
         };
         lane.refresh(Arc::new(webhook));
-    }
-
-    /// The operational event `webhook.disabled`, fanned out to the tenant's webhooks.
-    fn raise_disabled(&mut self, webhook_id: &str, reason: &str) {
-        let Some(lane) = self.lanes.get(webhook_id) else {
-            return;
-        };
-        tracing::warn!(webhook = %webhook_id, reason, "webhook disabled");
-        let now = now_ms();
-        let event = Event {
-            id: new_id(crate::model::IdKind::Event),
-            tenant_id: lane.webhook().tenant_id.clone(),
-            event_type: "webhook.disabled".into(),
-            data: serde_json::json!({
-                "webhook_id": webhook_id,
-                "reason": reason,
-                "at": crate::model::format_ms(now),
-            })
-            .to_string(),
-            actor: None,
-            created_at: now,
-        };
-        // Published like any event (fan-out, durable, scheduled), off the scheduler's
-        // task: its deliveries come back here as `Msg::New`.
-        let publisher = self.publisher.clone();
-        tokio::spawn(async move {
-            if let Err(e) = publisher.publish(&event, None).await {
-                tracing::error!(error = %e, "cannot store the webhook.disabled event");
-            }
-        });
     }
 }

@@ -169,8 +169,11 @@ export function deliveriesView(ctx, root, id) {
     const timeButton = h('button', { type: 'button', class: 'time-btn', 'aria-expanded': open ? 'true' : 'false', 'aria-controls': open ? detailId : undefined, 'data-focus': `time-${d.id}`, onclick: (ev) => { ev.stopPropagation(); toggle(); } },
       h('span', { class: 'caret', 'aria-hidden': 'true' }, '▶'), fmtTime(d.created_at));
     const s = STATUS[d.status] || { label: d.status, tone: 'off' };
+    const isTest = d.trigger === 'test';
     let action = null;
-    if (d.status === 'failed' || d.status === 'retrying') {
+    if (isTest) {
+      // A test send is never retried or replayed: Send test again from the list instead.
+    } else if (d.status === 'failed' || d.status === 'retrying') {
       action = h('button', { type: 'button', class: 'btn small', 'data-focus': `act-${d.id}`, onclick: (ev) => { ev.stopPropagation(); retry(d, ev.currentTarget, 'Retry'); } }, 'Retry');
     } else if (d.status === 'success') {
       action = h('button', { type: 'button', class: 'btn small', 'data-focus': `act-${d.id}`, onclick: (ev) => { ev.stopPropagation(); retry(d, ev.currentTarget, 'Replay'); } }, 'Replay');
@@ -178,7 +181,8 @@ export function deliveriesView(ctx, root, id) {
     const httpText = a ? (a.status_code ? String(a.status_code) : 'No answer') : '—';
     return h('tr', { class: 'delivery', 'data-delivery-id': d.id, onclick: (ev) => { if (!ev.target.closest('button, a, pre')) toggle(); } },
       h('td', { 'data-label': 'Time' }, timeButton),
-      h('td', { 'data-label': 'Event' }, h('span', { class: 'mono', text: d.event_type })),
+      h('td', { 'data-label': 'Event' }, h('span', { class: 'mono', text: d.event_type }),
+        isTest ? h('span', { class: 'status-note' }, 'Test send') : null),
       h('td', { 'data-label': 'Status' },
         h('span', { class: `badge ${s.tone}` }, s.label),
         d.status === 'retrying' && d.next_attempt_at ? h('span', { class: 'status-note' }, 'Next try ', timeEl(d.next_attempt_at)) : null),
