@@ -1,4 +1,4 @@
-//! The command line (CONTRACT §1, §8): `serve`, `check-config`, and the dev tools
+//! The command line: `serve`, `check-config`, and the dev tools
 //! `listen` and `verify`. Errors are one clear
 //! line on stderr and a non-zero exit, never a panic.
 

@@ -1,4 +1,4 @@
-//! Configuration: the TOML file of CONTRACT §1, its defaults and its validation.
+//! Configuration: the TOML file, its defaults and its validation.
 //!
 //! Why one struct per section with `deny_unknown_fields`: a typo in an operator's config
 //! (`retry_schedule = ...`) must fail loudly at start, not silently fall back to a default.

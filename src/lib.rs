@@ -7,15 +7,15 @@
 //! `config`.
 
 pub mod alerts;
-pub mod api;
+pub(crate) mod api;
 pub mod cli;
 pub mod config;
-pub mod daemon;
-pub mod delivery;
-pub mod devtools;
-pub mod inbound;
-pub mod model;
-pub mod ops;
-pub mod signing;
-pub mod store;
-pub mod ui;
+pub(crate) mod daemon;
+pub(crate) mod delivery;
+pub(crate) mod devtools;
+pub(crate) mod inbound;
+pub(crate) mod model;
+pub(crate) mod ops;
+pub(crate) mod signing;
+pub(crate) mod store;
+pub(crate) mod ui;

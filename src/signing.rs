@@ -1,4 +1,4 @@
-//! Secrets and signatures (CONTRACT §5): Standard Webhooks `webhook-signature` and the
+//! Secrets and signatures: Standard Webhooks `webhook-signature` and the
 //! GitHub-style `X-Webhook-Signature`. Pure functions, shared by the sender, the inbound
 //! verifier and the `listen` / `verify` dev tools.
 

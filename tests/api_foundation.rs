@@ -1,4 +1,4 @@
-//! Issue 2, black-box: tenants and keys, the catalog, webhook CRUD and every validation
+//! Black-box: tenants and keys, the catalog, webhook CRUD and every validation
 //! rule, auth and tenant isolation, persistence across restarts, secrets at rest,
 //! `check-config` and SIGTERM — all against the real binary on loopback.
 

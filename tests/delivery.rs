@@ -1,4 +1,4 @@
-//! Issue 3, black-box: events in, fan-out, signed HTTPS delivery to a real rustls receiver,
+//! Black-box: events in, fan-out, signed HTTPS delivery to a real rustls receiver,
 //! retries, timeouts, refused connections, redirects, Retry-After, the SSRF guard,
 //! idempotency, the ingest rate limit, and kill -9 in the middle of a backlog.
 
@@ -39,15 +39,6 @@ fn daemon_for(rx: &TestReceiver, extra: &str) -> TestDaemon {
         .start()
 }
 
-fn webhook(
-    api: &Api,
-    url: &str,
-    events: serde_json::Value,
-    extra: serde_json::Value,
-) -> (String, String) {
-    new_webhook(api, url, events, extra)
-}
-
 fn publish(api: &Api, ty: &str, data: serde_json::Value) -> String {
     let r = api.post(
         "/api/events",
@@ -83,7 +74,7 @@ fn delivery_is_signed_both_ways_and_carries_the_envelope() {
     let d = daemon_for(&rx, "");
     let (tenant, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (wh, secret) = webhook(
+    let (wh, secret) = new_webhook(
         &api,
         &rx.url("/hooks"),
         json!(["customer.created"]),
@@ -138,7 +129,7 @@ fn data_payload_format_and_put_method_are_honoured() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (_, secret) = webhook(
+    let (_, secret) = new_webhook(
         &api,
         &rx.url("/raw"),
         json!(["*"]),
@@ -162,17 +153,17 @@ fn fan_out_reaches_exactly_the_subscribed_webhooks() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    webhook(
+    new_webhook(
         &api,
         &rx.url("/exact"),
         json!(["customer.created"]),
         json!({}),
     );
-    webhook(&api, &rx.url("/prefix"), json!(["customer.*"]), json!({}));
-    webhook(&api, &rx.url("/all"), json!(["*"]), json!({}));
-    webhook(&api, &rx.url("/deals"), json!(["deal.*"]), json!({}));
+    new_webhook(&api, &rx.url("/prefix"), json!(["customer.*"]), json!({}));
+    new_webhook(&api, &rx.url("/all"), json!(["*"]), json!({}));
+    new_webhook(&api, &rx.url("/deals"), json!(["deal.*"]), json!({}));
     let (_, other) = create_tenant(&d, "Other");
-    webhook(
+    new_webhook(
         &Api::with_key(&d, &other),
         &rx.url("/other-tenant"),
         json!(["*"]),
@@ -213,7 +204,7 @@ fn two_failures_then_success_is_delivered_on_attempt_three_with_attempts_recorde
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (wh, _) = webhook(&api, &rx.url("/flaky"), json!(["*"]), json!({}));
+    let (wh, _) = new_webhook(&api, &rx.url("/flaky"), json!(["*"]), json!({}));
     let evt = publish(&api, "customer.created", json!({"id": "cus_1"}));
     let dl = final_delivery(&api, &wh, Duration::from_secs(15));
     assert_eq!(dl["status"], "success", "{dl}");
@@ -252,7 +243,7 @@ fn out_of_retries_is_failed() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (wh, _) = webhook(
+    let (wh, _) = new_webhook(
         &api,
         &rx.url("/down"),
         json!(["*"]),
@@ -276,7 +267,7 @@ fn a_slow_receiver_times_out() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (wh, _) = webhook(
+    let (wh, _) = new_webhook(
         &api,
         &rx.url("/slow"),
         json!(["*"]),
@@ -304,7 +295,7 @@ fn connection_refused_is_a_recorded_failure() {
         .local_addr()
         .unwrap()
         .port();
-    let (wh, _) = webhook(
+    let (wh, _) = new_webhook(
         &api,
         &format!("https://localhost:{closed}/x"),
         json!(["*"]),
@@ -325,7 +316,7 @@ fn redirects_are_not_followed() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (wh, _) = webhook(
+    let (wh, _) = new_webhook(
         &api,
         &rx.url("/old"),
         json!(["*"]),
@@ -350,7 +341,7 @@ fn retry_after_on_429_is_honoured_when_longer() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (wh, _) = webhook(&api, &rx.url("/busy"), json!(["*"]), json!({}));
+    let (wh, _) = new_webhook(&api, &rx.url("/busy"), json!(["*"]), json!({}));
     publish(&api, "customer.created", json!({"id": "cus_1"}));
     assert!(rx.wait_for(2, Duration::from_secs(10)));
     let got = rx.received();
@@ -378,8 +369,8 @@ fn loopback_is_refused_unless_allowed_and_the_refusal_is_recorded() {
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
     // "localhost" resolves to 127.0.0.1: the check is on the address connected to.
-    let (wh, _) = webhook(&api, &rx.url("/ssrf"), json!(["*"]), json!({}));
-    let (wh_ip, _) = webhook(&api, &rx.ip_url("/ssrf-ip"), json!(["*"]), json!({}));
+    let (wh, _) = new_webhook(&api, &rx.url("/ssrf"), json!(["*"]), json!({}));
+    let (wh_ip, _) = new_webhook(&api, &rx.ip_url("/ssrf-ip"), json!(["*"]), json!({}));
     publish(&api, "customer.created", json!({"id": "cus_1"}));
     for w in [wh, wh_ip] {
         let dl = final_delivery(&api, &w, Duration::from_secs(10));
@@ -400,7 +391,7 @@ fn idempotent_resubmission_creates_no_second_delivery() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    webhook(&api, &rx.url("/once"), json!(["*"]), json!({}));
+    new_webhook(&api, &rx.url("/once"), json!(["*"]), json!({}));
     let body = json!({"type": "customer.created", "data": {"id": "cus_1"}});
     let first = api.post_with_headers("/api/events", &body, &[("Idempotency-Key", "dms-42")]);
     first.expect_status(202);
@@ -424,7 +415,7 @@ fn bad_events_are_refused_with_their_status_and_nothing_is_stored() {
     let d = daemon_for(&rx, "[server]\nmax_payload_bytes = 2048\n");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    webhook(&api, &rx.url("/x"), json!(["*"]), json!({}));
+    new_webhook(&api, &rx.url("/x"), json!(["*"]), json!({}));
     let big = json!({"type": "customer.created", "data": {"blob": "x".repeat(4096)}});
     assert_eq!(api.post("/api/events", &big).status, 413);
     let r = api.post_raw(
@@ -464,7 +455,7 @@ fn ingest_over_the_tenant_limit_is_429_with_retry_after_and_stores_nothing() {
     let d = daemon_for(&rx, "[server]\ningest_rate_limit_per_sec = 2\n");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    webhook(&api, &rx.url("/x"), json!(["*"]), json!({}));
+    new_webhook(&api, &rx.url("/x"), json!(["*"]), json!({}));
     let body = json!({"type": "customer.created", "data": {"id": "c"}});
     let mut accepted = 0;
     let mut refused = None;
@@ -506,7 +497,7 @@ fn metrics_report_ingest_attempts_latency_and_queue() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    webhook(&api, &rx.url("/m"), json!(["*"]), json!({}));
+    new_webhook(&api, &rx.url("/m"), json!(["*"]), json!({}));
     publish(&api, "customer.created", json!({"id": "c"}));
     assert!(rx.wait_for(1, Duration::from_secs(10)));
     std::thread::sleep(Duration::from_millis(300));
@@ -536,7 +527,7 @@ fn kill_9_with_a_backlog_loses_nothing() {
     );
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    webhook(&api, &rx.url("/crash"), json!(["*"]), json!({}));
+    new_webhook(&api, &rx.url("/crash"), json!(["*"]), json!({}));
     let mut ids = std::collections::HashSet::new();
     for i in 0..500 {
         let r = api.post(
@@ -579,7 +570,7 @@ fn http2_is_negotiated_and_a_huge_response_costs_only_the_capture_limit() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (wh, _) = webhook(&api, &rx.url("/big"), json!(["*"]), json!({}));
+    let (wh, _) = new_webhook(&api, &rx.url("/big"), json!(["*"]), json!({}));
     publish(&api, "customer.created", json!({"id": "cus_1"}));
     let dl = final_delivery(&api, &wh, Duration::from_secs(10));
     assert_eq!(dl["status"], "success");
@@ -597,7 +588,7 @@ fn sigterm_lets_the_attempt_in_flight_finish_then_exits_zero() {
     let mut d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (wh, _) = webhook(&api, &rx.url("/slowish"), json!(["*"]), json!({}));
+    let (wh, _) = new_webhook(&api, &rx.url("/slowish"), json!(["*"]), json!({}));
     publish(&api, "customer.created", json!({"id": "cus_1"}));
     assert!(
         rx.wait_for(1, Duration::from_secs(10)),
@@ -638,13 +629,13 @@ fn events_older_than_retention_are_purged_but_pending_ones_are_kept() {
     let d = daemon_for(&rx, "[storage]\nretention_days = 0.00003\n");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let (_, _) = webhook(&api, &rx.url("/ok"), json!(["customer.created"]), json!({}));
+    let (_, _) = new_webhook(&api, &rx.url("/ok"), json!(["customer.created"]), json!({}));
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let (_, _) = webhook(
+    let (_, _) = new_webhook(
         &api,
         &format!("https://localhost:{closed}/down"),
         json!(["deal.created"]),

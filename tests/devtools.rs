@@ -1,4 +1,4 @@
-//! `hookd listen` and `hookd verify` (CONTRACT §8) against real deliveries.
+//! `hookd listen` and `hookd verify` against real deliveries.
 
 mod common;
 

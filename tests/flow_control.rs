@@ -1,4 +1,4 @@
-//! Issue 4, black-box: per-webhook rate limits, isolation of a slow webhook, ordered
+//! Black-box: per-webhook rate limits, isolation of a slow webhook, ordered
 //! delivery (with a failure, and across a restart), the circuit breaker, 410 Gone and
 //! auto-disable with the `webhook.disabled` operational event.
 
@@ -9,48 +9,12 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 
+/// A daemon for `job.*` with a short retry schedule, plus `extra` config.
 fn daemon_for(rx: &TestReceiver, extra: &str) -> TestDaemon {
-    TestDaemon::builder()
-        .config_extra(JOB_CATALOG)
-        .delivering_to(rx)
+    job_daemon(rx)
         .config_extra("[delivery]\nretry_schedule_secs = [0.3, 0.3, 0.3, 0.3, 0.3, 0.3]")
         .config_extra(extra)
         .start()
-}
-
-fn webhook(api: &Api, url: &str, extra: serde_json::Value) -> String {
-    new_webhook(api, url, json!(["job.*"]), extra).0
-}
-
-fn publish_n(api: &Api, n: usize) {
-    for i in 1..=n {
-        api.post(
-            "/api/events",
-            json!({"type": "job.created", "data": {"n": i}}),
-        )
-        .expect_status(202);
-    }
-}
-
-/// The `data.object.n` of each request received on `path`, in arrival order.
-fn sequence(rx: &TestReceiver, path: &str) -> Vec<u64> {
-    rx.received_on(path)
-        .iter()
-        .map(|r| r.json()["data"]["object"]["n"].as_u64().unwrap())
-        .collect()
-}
-
-fn all_deliveries(api: &Api, wh: &str) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let r = api.get(&format!("/api/webhooks/{wh}/deliveries?limit=250{cursor}"));
-        out.extend(r.json["data"].as_array().cloned().unwrap_or_default());
-        match r.json["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&cursor={c}"),
-            None => return out,
-        }
-    }
 }
 
 #[test]
@@ -59,8 +23,8 @@ fn rate_limit_spreads_deliveries_without_dropping_or_failing_any() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let wh = webhook(&api, &rx.url("/limited"), json!({"rate_limit_per_sec": 20}));
-    publish_n(&api, 100);
+    let wh = job_webhook(&api, &rx.url("/limited"), json!({"rate_limit_per_sec": 20}));
+    publish_jobs(&api, 100);
     assert!(
         rx.wait_for(100, Duration::from_secs(30)),
         "got {}",
@@ -82,7 +46,7 @@ fn rate_limit_spreads_deliveries_without_dropping_or_failing_any() {
     }
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(rx.count(), 100, "none dropped, none duplicated");
-    let dls = all_deliveries(&api, &wh);
+    let dls = all_deliveries(&api, &wh, "");
     assert_eq!(dls.len(), 100);
     assert!(
         dls.iter()
@@ -101,10 +65,10 @@ fn a_webhook_that_times_out_does_not_slow_another() {
     );
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    webhook(&api, &rx.url("/slow"), json!({"timeout_secs": 3}));
-    webhook(&api, &rx.url("/fast"), json!({}));
+    job_webhook(&api, &rx.url("/slow"), json!({"timeout_secs": 3}));
+    job_webhook(&api, &rx.url("/fast"), json!({}));
     let started = Instant::now();
-    publish_n(&api, 40);
+    publish_jobs(&api, 40);
     assert!(rx.wait_for_on("/fast", 40, Duration::from_secs(10)));
     let fast = started.elapsed();
     let slow_started = rx.received_on("/slow").len();
@@ -130,19 +94,19 @@ fn ordered_webhook_delivers_in_event_order_through_a_failure() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let wh = webhook(&api, &rx.url("/ordered"), json!({"ordered": true}));
-    publish_n(&api, 20);
+    let wh = job_webhook(&api, &rx.url("/ordered"), json!({"ordered": true}));
+    publish_jobs(&api, 20);
     assert!(
         rx.wait_for_on("/ordered", 21, Duration::from_secs(30)),
         "got {}",
         rx.count()
     );
-    let seq = sequence(&rx, "/ordered");
+    let seq = job_sequence(&rx, "/ordered");
     let mut expected: Vec<u64> = vec![1, 2, 3];
     expected.extend(3..=20);
     assert_eq!(seq, expected, "strict order, event 3 retried before 4");
     assert!(wait_until(Duration::from_secs(5), || {
-        all_deliveries(&api, &wh)
+        all_deliveries(&api, &wh, "")
             .iter()
             .all(|d| d["status"] == "success")
     }));
@@ -155,8 +119,8 @@ fn ordered_backlog_keeps_its_order_across_a_restart() {
     let mut d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    webhook(&api, &rx.url("/ordered"), json!({"ordered": true}));
-    publish_n(&api, 40);
+    job_webhook(&api, &rx.url("/ordered"), json!({"ordered": true}));
+    publish_jobs(&api, 40);
     assert!(rx.wait_for(8, Duration::from_secs(20)));
     d.kill9();
     d.restart();
@@ -166,7 +130,7 @@ fn ordered_backlog_keeps_its_order_across_a_restart() {
         rx.count()
     );
     std::thread::sleep(Duration::from_millis(300));
-    let seq = sequence(&rx, "/ordered");
+    let seq = job_sequence(&rx, "/ordered");
     // At most the one attempt in flight at the kill is repeated; order is never broken.
     let mut firsts = Vec::new();
     for n in &seq {
@@ -196,8 +160,8 @@ fn breaker_opens_after_n_failures_holds_the_queue_and_probes_one_at_a_time() {
     );
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let wh = webhook(&api, &rx.url("/broken"), json!({}));
-    publish_n(&api, 10);
+    let wh = job_webhook(&api, &rx.url("/broken"), json!({}));
+    publish_jobs(&api, 10);
     assert!(rx.wait_for(3, Duration::from_secs(10)));
     // Open: the webhook is failing, nothing is attempted during the cool-down.
     assert!(wait_until(Duration::from_secs(2), || api
@@ -230,7 +194,7 @@ fn breaker_opens_after_n_failures_holds_the_queue_and_probes_one_at_a_time() {
     // The receiver recovers: the next probe succeeds, the breaker closes, the queue drains.
     rx.set_default(Reply::ok());
     assert!(wait_until(Duration::from_secs(15), || {
-        all_deliveries(&api, &wh)
+        all_deliveries(&api, &wh, "")
             .iter()
             .all(|d| d["status"] == "success")
     }));
@@ -239,7 +203,7 @@ fn breaker_opens_after_n_failures_holds_the_queue_and_probes_one_at_a_time() {
     assert_eq!(w["breaker"]["state"], "closed");
     assert_eq!(w["consecutive_failures"], 0);
     // Held deliveries burned no attempts: 10 deliveries, 3 + 2 failed attempts in all.
-    let attempts: u64 = all_deliveries(&api, &wh)
+    let attempts: u64 = all_deliveries(&api, &wh, "")
         .iter()
         .map(|d| d["attempt_count"].as_u64().unwrap())
         .sum();
@@ -261,14 +225,14 @@ fn gone_disables_at_once_and_raises_webhook_disabled_to_other_webhooks() {
     let d = daemon_for(&rx, "");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let gone = webhook(&api, &rx.url("/gone"), json!({}));
+    let gone = job_webhook(&api, &rx.url("/gone"), json!({}));
     let watcher = api.post(
         "/api/webhooks",
         json!({"url": rx.url("/ops"), "events": ["webhook.disabled"], "verify": false}),
     );
     watcher.expect_status(201);
     let watcher_secret = watcher.str("secret").to_string();
-    publish_n(&api, 1);
+    publish_jobs(&api, 1);
     assert!(rx.wait_for_on("/ops", 1, Duration::from_secs(10)));
     let ev = rx.received_on("/ops")[0].clone();
     assert!(verify_standard(&watcher_secret, &ev));
@@ -283,7 +247,7 @@ fn gone_disables_at_once_and_raises_webhook_disabled_to_other_webhooks() {
     let w = api.get(&format!("/api/webhooks/{gone}")).json;
     assert_eq!(w["status"], "disabled");
     // Later events are not delivered to it, and it is not retried.
-    publish_n(&api, 2);
+    publish_jobs(&api, 2);
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(rx.received_on("/gone").len(), 1);
 }
@@ -298,14 +262,14 @@ fn failing_too_long_with_a_delivery_out_of_retries_disables_the_webhook() {
     );
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let wh = webhook(&api, &rx.url("/dead"), json!({}));
+    let wh = job_webhook(&api, &rx.url("/dead"), json!({}));
     let ops = api.post(
         "/api/webhooks",
         json!({"url": rx.url("/ops"), "events": ["webhook.*"], "verify": false}),
     );
     ops.expect_status(201);
     rx.set_path_default("/ops", Reply::ok());
-    publish_n(&api, 3);
+    publish_jobs(&api, 3);
     assert!(wait_until(Duration::from_secs(20), || api
         .get(&format!("/api/webhooks/{wh}"))
         .json["status"]
@@ -318,9 +282,9 @@ fn failing_too_long_with_a_delivery_out_of_retries_disables_the_webhook() {
     let n = rx.received_on("/dead").len();
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(rx.received_on("/dead").len(), n);
-    assert_eq!(all_deliveries(&api, &wh).len(), 3);
+    assert_eq!(all_deliveries(&api, &wh, "").len(), 3);
     assert!(wait_until(Duration::from_secs(5), || all_deliveries(
-        &api, &wh
+        &api, &wh, ""
     )
     .iter()
     .all(|d| d["status"] == "failed")));

@@ -1,4 +1,4 @@
-//! CONTRACT §4 and §6 actions: secret rotation with a grace period, `/test`, retrying one
+//! Actions on a webhook: secret rotation with a grace period, `/test`, retrying one
 //! delivery, and replaying a window (including events never delivered while disabled).
 
 mod common;
@@ -243,5 +243,71 @@ fn replay_retries_failed_ones_and_recovers_events_missed_while_disabled() {
         )
         .status,
         422
+    );
+}
+
+/// The schedule entries of the whole daemon, from `/metrics` (due now + due later).
+fn schedule_entries(d: &TestDaemon) -> u64 {
+    let m = Api::anonymous(d).get("/metrics").text;
+    ["hookd_queue_depth ", "hookd_scheduled_retries "]
+        .iter()
+        .map(|series| {
+            m.lines()
+                .find_map(|l| l.strip_prefix(series))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no `{series}` in\n{m}"))
+        })
+        .sum()
+}
+
+/// A retry asked for while the delivery's attempt is in flight (a receiver that takes 2 s
+/// to fail) is kept: the delivery is attempted again at once after the slow attempt, not
+/// at the slow attempt's scheduled retry a minute later, and it keeps exactly one schedule
+/// entry throughout.
+#[test]
+fn a_retry_requested_while_the_attempt_is_in_flight_is_kept_with_one_schedule_entry() {
+    let rx = TestReceiver::https();
+    rx.push_replies(vec![
+        Reply::status(500).delay(Duration::from_secs(2)),
+        Reply::status(500),
+    ]);
+    let d = TestDaemon::builder()
+        .config_extra(CATALOG)
+        .config_extra(&format!(
+            "[delivery]\nallowed_networks = [\"127.0.0.0/8\"]\nextra_ca_file = \"{}\"\nretry_schedule_secs = [60, 60]\ntimeout_secs = 10",
+            rx.ca_file().display()
+        ))
+        .start();
+    let (_, key) = create_tenant(&d, "Acme");
+    let api = Api::with_key(&d, &key);
+    let (wh, _) = webhook(&api, &rx.url("/slow"));
+    publish(&api);
+    assert!(
+        rx.wait_for(1, Duration::from_secs(10)),
+        "the attempt started"
+    );
+    let dlv = deliveries(&api, &wh)[0]["id"].as_str().unwrap().to_string();
+    api.post(
+        &format!("/api/webhooks/{wh}/deliveries/{dlv}/retry"),
+        json!({}),
+    )
+    .expect_status(202);
+    assert!(
+        rx.wait_for(2, Duration::from_secs(10)),
+        "the retry asked for during the slow attempt was lost"
+    );
+    let one = |d: &str| api.get(&format!("/api/webhooks/{wh}/deliveries/{d}")).json;
+    assert!(wait_until(Duration::from_secs(10), || one(&dlv)
+        ["attempts"]
+        .as_array()
+        .is_some_and(|a| a.len() == 2)));
+    let delivery = one(&dlv);
+    assert_eq!(delivery["status"], "retrying");
+    assert!(wait_until(Duration::from_secs(5), || schedule_entries(&d) == 1));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        schedule_entries(&d),
+        1,
+        "one open delivery, one schedule entry"
     );
 }

@@ -1,4 +1,4 @@
-//! The delivery log (CONTRACT §6): `GET /api/webhooks/{id}/deliveries[/{delivery_id}]`.
+//! The delivery log: `GET /api/webhooks/{id}/deliveries[/{delivery_id}]`.
 
 use bytes::Bytes;
 use http::request::Parts;

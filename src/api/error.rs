@@ -1,4 +1,4 @@
-//! API errors: every failure leaves as `{"error":{"code","message","field"}}` (CONTRACT §8).
+//! API errors: every failure leaves as `{"error":{"code","message","field"}}`.
 
 use bytes::Bytes;
 use http::{Response, StatusCode};

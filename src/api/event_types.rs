@@ -1,4 +1,4 @@
-//! `/api/event-types`: the catalog (CONTRACT §3). Anyone with a key reads it; only the
+//! `/api/event-types`: the catalog. Anyone with a key reads it; only the
 //! operator changes it.
 
 use bytes::Bytes;

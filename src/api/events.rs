@@ -1,4 +1,4 @@
-//! `POST /api/events` (CONTRACT §5) and `GET /api/events/{id}` (§6).
+//! `POST /api/events` (publish) and `GET /api/events/{id}` (an event with its deliveries).
 //!
 //! Publishing is the hot path: auth, rate limit, parse, then `delivery::Engine::publish`
 //! (fan-out against the in-memory webhook cache, one atomic batch, one shared group

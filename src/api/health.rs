@@ -1,4 +1,4 @@
-//! `/healthz`, `/readyz`, `/metrics` (CONTRACT §8): no authentication, so a load balancer
+//! `/healthz`, `/readyz`, `/metrics`: no authentication, so a load balancer
 //! or Prometheus can call them.
 
 use bytes::Bytes;

@@ -1,4 +1,4 @@
-//! The HTTP API (CONTRACT §2–§6, §8): a hyper 1 server, a small hand-written router, auth,
+//! The HTTP API: a hyper 1 server, a small hand-written router, auth,
 //! handlers and JSON errors. Handlers call `store` for data and hand new work to
 //! `delivery` through its channel; nothing here sends a webhook itself.
 
@@ -38,7 +38,6 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 pub use conn::ConnLimits;
-pub use error::ApiError;
 
 use crate::config::Config;
 pub use ingest_limit::IngestLimiter;

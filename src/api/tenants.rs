@@ -1,4 +1,4 @@
-//! `/api/tenants` and their keys (operator only, CONTRACT §2).
+//! `/api/tenants` and their keys (operator only).
 
 use bytes::Bytes;
 use http::request::Parts;

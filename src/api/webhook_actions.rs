@@ -1,5 +1,5 @@
-//! Actions on one webhook: rotate its secret with a grace period, send a test event
-//! (CONTRACT §4), retry one delivery and replay a window (§6).
+//! Actions on one webhook: rotate its secret with a grace period, send a test event,
+//! retry one delivery and replay a window.
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -13,9 +13,9 @@ use super::body::{json_response, optional_json};
 use super::error::ApiError;
 use super::router::admin_tenant;
 use super::AppState;
+use crate::delivery::ReplayScope;
 use crate::model::{
-    new_id, now_ms, parse_rfc3339_ms, subscription_matches, Delivery, DeliveryStatus, Event,
-    IdKind, Trigger, Webhook,
+    new_id, now_ms, parse_rfc3339_ms, subscription_matches, Event, IdKind, Trigger, Webhook,
 };
 use crate::signing::new_secret;
 
@@ -43,7 +43,7 @@ pub async fn rotate_secret(
     body: &Bytes,
     id: &str,
 ) -> Resp {
-    let mut wh = load(state, p, parts, id)?;
+    let tenant = admin_tenant(state, p, parts)?;
     let input: RotateInput = optional_json(&parts.headers, body)?;
     let grace = input.grace_secs.unwrap_or(86400.0);
     if !(grace.is_finite() && (0.0..=30.0 * 86400.0).contains(&grace)) {
@@ -54,14 +54,21 @@ pub async fn rotate_secret(
         ));
     }
     let now = now_ms();
-    let old = std::mem::replace(&mut wh.secret, new_secret());
-    wh.previous_secrets.retain(|(_, until)| *until > now);
-    if grace > 0.0 {
-        wh.previous_secrets
-            .push((old, now + (grace * 1000.0) as u64));
-    }
-    wh.updated_at = now;
-    state.store.update_webhook(&wh).await?;
+    let secret = new_secret();
+    let wh = state
+        .store
+        .modify_webhook(&tenant, id, |wh| {
+            let old = std::mem::replace(&mut wh.secret, secret);
+            wh.previous_secrets.retain(|(_, until)| *until > now);
+            if grace > 0.0 {
+                wh.previous_secrets
+                    .push((old, now.saturating_add((grace * 1000.0) as u64)));
+            }
+            wh.updated_at = now.max(wh.updated_at.saturating_add(1));
+            Ok::<(), ApiError>(())
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
     state.delivery.webhook_changed(&wh.id);
     tracing::info!(webhook = %wh.id, grace_secs = grace, "secret rotated");
     Ok(json_response(StatusCode::OK, &json!({"secret": wh.secret})))
@@ -132,22 +139,6 @@ pub async fn test(state: &AppState, p: &Principal, parts: &Parts, body: &Bytes, 
     ))
 }
 
-/// Make a delivery due now again (failed → retried; success → replayed; open → sooner).
-async fn requeue(state: &AppState, mut d: Delivery) -> Result<(), ApiError> {
-    let old_due = d.next_attempt_at;
-    let old_status = d.status;
-    d.status = if d.attempts.is_empty() {
-        DeliveryStatus::Pending
-    } else {
-        DeliveryStatus::Retrying
-    };
-    d.next_attempt_at = Some(now_ms());
-    state.store.save_delivery(&d, old_due).await?;
-    state.store.stats_moved(&d, old_status);
-    state.delivery.enqueue_new(std::slice::from_ref(&d));
-    Ok(())
-}
-
 pub async fn retry(state: &AppState, p: &Principal, parts: &Parts, id: &str, dlv: &str) -> Resp {
     let wh = load(state, p, parts, id)?;
     let d = match state.store.get_delivery(dlv)? {
@@ -168,7 +159,9 @@ pub async fn retry(state: &AppState, p: &Principal, parts: &Parts, id: &str, dlv
             "the webhook is disabled; set its status to active first",
         ));
     }
-    requeue(state, d).await?;
+    if state.delivery.retry(&wh, dlv).await?.is_none() {
+        return Err(ApiError::not_found("delivery"));
+    }
     Ok(json_response(
         StatusCode::ACCEPTED,
         &json!({"id": dlv, "status": "retrying"}),
@@ -218,9 +211,9 @@ pub async fn replay(
         now.saturating_sub(state.config.retention_ms()),
     )?;
     let until = time(&input.until, "until", now)?;
-    let all = match input.status.as_deref() {
-        None | Some("failed") => false,
-        Some("all") => true,
+    let scope = match input.status.as_deref() {
+        None | Some("failed") => ReplayScope::Failed,
+        Some("all") => ReplayScope::All,
         Some(other) => {
             return Err(ApiError::unprocessable(
                 "invalid_status",
@@ -229,46 +222,7 @@ pub async fn replay(
             ))
         }
     };
-    let mut count = 0usize;
-    for event_id in state
-        .store
-        .tenant_event_ids_between(&wh.tenant_id, since, until)?
-    {
-        let Some(event) = state.store.get_event_any(&event_id)? else {
-            continue;
-        };
-        if !wh.subscribes_to(&event.event_type) {
-            continue;
-        }
-        let deliveries = state.store.event_deliveries(&event.id)?;
-        // A test send's event was never published: not replayed, nor recovered.
-        if deliveries.iter().any(|d| d.trigger == Trigger::Test) {
-            continue;
-        }
-        let mine: Vec<Delivery> = deliveries
-            .into_iter()
-            .filter(|d| d.webhook_id == wh.id)
-            .collect();
-        if mine.is_empty() {
-            let d = Delivery::pending(&event, &wh.id, now);
-            state.store.save_delivery(&d, None).await?;
-            state.store.stats_created(std::slice::from_ref(&d));
-            state.delivery.enqueue_new(std::slice::from_ref(&d));
-            count += 1;
-            continue;
-        }
-        for d in mine {
-            let wanted = match d.status {
-                DeliveryStatus::Failed => true,
-                DeliveryStatus::Success => all,
-                _ => false,
-            };
-            if wanted {
-                requeue(state, d).await?;
-                count += 1;
-            }
-        }
-    }
+    let count = state.delivery.replay(&wh, since, until, scope).await?;
     Ok(json_response(
         StatusCode::ACCEPTED,
         &json!({"count": count}),

@@ -1,4 +1,4 @@
-//! Webhook request bodies and every rule a webhook must satisfy (CONTRACT §4), in one
+//! Webhook request bodies and every rule a webhook must satisfy, in one
 //! place: create, replace (PUT) and patch all end in [`validate`].
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use crate::store::Store;
 /// A create / replace / patch body. Every field optional here; `create` and `replace`
 /// require `url` and `events`. Read-only fields a client may echo back from a GET are
 /// accepted and ignored, so GET-modify-PUT works.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
     pub name: Option<String>,
@@ -169,7 +169,7 @@ pub fn apply(
     Ok(())
 }
 
-/// Every rule of CONTRACT §4 except uniqueness (the store enforces it atomically) and
+/// Every rule a webhook must satisfy except uniqueness (the store enforces it atomically) and
 /// reachability (network; the handler runs it last).
 pub fn validate(wh: &mut Webhook, config: &Config, store: &Store) -> Result<url::Url, ApiError> {
     let url = validate_url(&wh.url, config.delivery.allow_http)?;

@@ -1,4 +1,4 @@
-//! `/api/webhooks`: a tenant's subscriptions (CONTRACT §4).
+//! `/api/webhooks`: a tenant's subscriptions.
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -196,7 +196,7 @@ pub async fn update(
 ) -> Resp {
     let tenant = admin_tenant(state, p, parts)?;
     let mut input: WebhookInput = read_json(&parts.headers, body)?;
-    let mut wh = state
+    let current = state
         .store
         .get_webhook(&tenant, id)?
         .ok_or_else(not_found)?;
@@ -208,17 +208,27 @@ pub async fn update(
         ));
     }
     let verify = input.verify.unwrap_or(true);
-    let old_url = wh.url.clone();
-    apply(&mut wh, input, replace, &state.config)?;
-    let url = validate(&mut wh, &state.config, &state.store)?;
-    if verify && wh.url != old_url {
+    // Checked on the webhook as read now, so a bad request costs no network probe ...
+    let mut preview = current.clone();
+    apply(&mut preview, input.clone(), replace, &state.config)?;
+    let url = validate(&mut preview, &state.config, &state.store)?;
+    if verify && preview.url != current.url {
         check_reachable(state, &url).await?;
     }
-    wh.updated_at = now_ms();
-    match state.store.update_webhook(&wh).await {
-        Err(crate::store::StoreError::NotFound) => return Err(not_found()),
-        other => other?,
-    }
+    // ... then applied to the webhook as stored when written: a change made meanwhile (a
+    // secret rotation, another edit, hookd's own) is kept, not reverted. The URL the
+    // request sets is the one probed; one it does not set is not this request's to check.
+    let now = now_ms();
+    let wh = state
+        .store
+        .modify_webhook(&tenant, id, |wh| {
+            apply(wh, input, replace, &state.config)?;
+            validate(wh, &state.config, &state.store)?;
+            wh.updated_at = now.max(wh.updated_at.saturating_add(1));
+            Ok::<(), ApiError>(())
+        })
+        .await?
+        .ok_or_else(not_found)?;
     state.delivery.webhook_changed(&wh.id);
     Ok(json_response(
         StatusCode::OK,

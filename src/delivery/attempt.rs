@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 
-use super::net::{describe_error, read_body_capped, DeliveryClient};
+use super::net::client::find_in_chain;
+use super::net::{describe_error, read_body_capped, ConnectError, DeliveryClient};
 use super::{payload, retry};
 use crate::config::Config;
 use crate::model::{now_ms, Attempt, Delivery, DeliveryStatus, RequestLog, Webhook};
@@ -65,7 +66,7 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
     let event = match ctx.store.get_event_any(&delivery.event_id) {
         Ok(Some(e)) => e,
         _ => {
-            close_without_attempt(&ctx, delivery, "not sent: the event no longer exists").await;
+            close_without_attempt(&ctx, &delivery.id, "not sent: the event no longer exists").await;
             done.closed = true;
             return done;
         }
@@ -85,29 +86,18 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
         .collect();
     let Exchange {
         attempt,
+        failure,
         headers,
         retry_after,
     } = exchange(&ctx, &webhook, &event, &delivery.id, attempt_no, &secrets).await;
     let status_code = attempt.status_code;
-    done.success = attempt.succeeded();
-    done.gone = status_code == Some(410);
-    metrics::attempt(if done.success {
-        AttemptOutcome::Success
-    } else if status_code.is_none()
-        && attempt
-            .error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("timeout"))
-    {
-        AttemptOutcome::Timeout
-    } else if attempt
-        .error
-        .as_deref()
-        .is_some_and(|e| e.starts_with("refused"))
-    {
-        AttemptOutcome::Refused
-    } else {
-        AttemptOutcome::Failure
+    done.success = failure.is_none();
+    done.gone = matches!(failure, Some(AttemptError::Status(410)));
+    metrics::attempt(match failure {
+        None => AttemptOutcome::Success,
+        Some(AttemptError::Timeout(_)) => AttemptOutcome::Timeout,
+        Some(AttemptError::Refused(_)) => AttemptOutcome::Refused,
+        Some(AttemptError::Transport(_) | AttemptError::Status(_)) => AttemptOutcome::Failure,
     });
     if done.success {
         metrics::delivery_latency(now_ms().saturating_sub(event.created_at) as f64 / 1000.0);
@@ -131,34 +121,39 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
         )
         .map(|d| retry::due_after(now_ms(), d))
     };
-    let mut delivery = delivery;
-    let old_due = delivery.next_attempt_at;
-    let old_status = delivery.status;
-    delivery.status = match (done.success, next_due) {
-        (true, _) => DeliveryStatus::Success,
-        (false, Some(_)) => DeliveryStatus::Retrying,
-        (false, None) => DeliveryStatus::Failed,
-    };
-    delivery.next_attempt_at = next_due;
-    // The body is rebuilt from the event when the log is read (see `RequestLog`).
-    delivery.request = Some(RequestLog {
+    let request = RequestLog {
         headers: payload::headers_for_log(&headers, &webhook.headers),
+        // The body is rebuilt from the event when the log is read (see `RequestLog`).
         body: String::new(),
         body_format: Some(webhook.payload_format),
-    });
-    delivery.attempts.push(attempt);
-    done.closed = next_due.is_none();
-    done.next_due = next_due;
+    };
+    let verdict = Verdict {
+        success: done.success,
+        gone: done.gone,
+        next_due,
+    };
     // Recorded without waiting for the fsync: the next group commit (which starts as soon
     // as the one running ends) makes it durable. A crash before that loses only the record,
-    // and the schedule entry still at `old_due` makes the attempt again: a duplicate,
+    // and the schedule entry still at its old time makes the attempt again: a duplicate,
     // never a loss (at-least-once). Waiting here would cap each webhook at
     // max_in_flight / fsync-latency attempts per second.
-    match ctx.store.save_delivery_nowait(&delivery, old_due) {
-        Ok(()) => ctx.store.stats_attempted(&delivery, old_status),
-        // Not recorded: the schedule entry is still at `old_due`, so the attempt will be
-        // made again (at-least-once), which is the safe side.
-        Err(e) => tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt"),
+    match record(&ctx.store, &delivery, attempt, request, &verdict) {
+        Ok(Some(stored)) => {
+            done.closed = !stored.status.is_open();
+            done.next_due = stored.next_attempt_at;
+        }
+        Ok(None) => {
+            // Removed while in flight (tenant deleted, or the event purged): nothing to
+            // record, nothing re-created.
+            done.closed = true;
+        }
+        Err(e) => {
+            // Not recorded: the schedule entry is still at its old time, so the attempt
+            // will be made again (at-least-once), which is the safe side.
+            tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt");
+            done.closed = next_due.is_none();
+            done.next_due = next_due;
+        }
     }
     if webhook.ordered {
         // An ordered webhook sends its next delivery only once this outcome is on disk:
@@ -171,6 +166,39 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
         ctx.store.request_commit();
     }
     done
+}
+
+/// After an attempt task panicked, the delivery is tried again this much later.
+const PANICKED_RETRY_MS: u64 = 10_000;
+
+/// Run `attempt` (an [`run`] future) as a task of its own and return its result; should it
+/// panic, a result that says nothing about the receiver (`skipped`) and asks for another
+/// attempt [`PANICKED_RETRY_MS`] later, so the scheduler's in-flight counts still fall and
+/// the delivery (whose schedule entry was never moved) is not forgotten.
+pub async fn supervised<F>(webhook_id: String, delivery_id: String, attempt: F) -> AttemptDone
+where
+    F: std::future::Future<Output = AttemptDone> + Send + 'static,
+{
+    match tokio::spawn(attempt).await {
+        Ok(done) => done,
+        Err(e) => {
+            let why = if e.is_panic() {
+                super::failure::panic_message(e.into_panic())
+            } else {
+                "cancelled".to_string()
+            };
+            tracing::error!(webhook = %webhook_id, delivery = %delivery_id, reason = %why, "attempt task failed; trying again later");
+            AttemptDone {
+                webhook_id,
+                delivery_id,
+                success: false,
+                gone: false,
+                skipped: true,
+                closed: false,
+                next_due: Some(super::retry::due_after(now_ms(), PANICKED_RETRY_MS)),
+            }
+        }
+    }
 }
 
 /// Send `event` once now (the `/test` route): the same request a real delivery makes,
@@ -210,9 +238,30 @@ pub async fn send_test(
     delivery
 }
 
+/// Why an attempt did not deliver: what the delivery log says (its `Display`) and how
+/// the metrics count it (its variant).
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    /// No complete answer within the attempt's time limit.
+    #[error("timeout: no complete answer within {:.1} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    /// Not sent: the destination is not allowed (network policy, config). The text starts
+    /// with `refused:`.
+    #[error("{0}")]
+    Refused(String),
+    /// Connecting or exchanging failed (DNS, TCP, TLS, HTTP).
+    #[error("{0}")]
+    Transport(String),
+    /// The receiver answered, but not 2xx.
+    #[error("{}", status_error(*.0))]
+    Status(u16),
+}
+
 /// One request and its answer, as recorded.
 struct Exchange {
     attempt: Attempt,
+    /// `None`: delivered (2xx).
+    failure: Option<AttemptError>,
     headers: Vec<(String, String)>,
     retry_after: Option<String>,
 }
@@ -242,7 +291,7 @@ async fn exchange(
     let timeout = attempt_timeout(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
     let started = Instant::now();
     let result = match url_refusal(&webhook.url, cfg.allow_http) {
-        Some(refusal) => Ok(Err(refusal)),
+        Some(refusal) => Ok(Err(AttemptError::Refused(refusal))),
         None => {
             tokio::time::timeout(
                 timeout,
@@ -258,11 +307,17 @@ async fn exchange(
         }
     };
     let duration_ms = started.elapsed().as_millis() as u64;
-    let (status_code, error, response_body, retry_after) = match result {
-        Err(_) => (None, Some(timeout_error(timeout)), String::new(), None),
+    let (status_code, failure, response_body, retry_after) = match result {
+        Err(_) => (
+            None,
+            Some(AttemptError::Timeout(timeout)),
+            String::new(),
+            None,
+        ),
         Ok(Err(e)) => (None, Some(e), String::new(), None),
         Ok(Ok((status, body, retry_after))) => {
-            (Some(status), status_error(status), body, retry_after)
+            let failure = (!(200..=299).contains(&status)).then_some(AttemptError::Status(status));
+            (Some(status), failure, body, retry_after)
         }
     };
     Exchange {
@@ -270,10 +325,11 @@ async fn exchange(
             attempt: attempt_no,
             status_code,
             duration_ms,
-            error,
+            error: failure.as_ref().map(ToString::to_string),
             response_body,
             attempted_at: now,
         },
+        failure,
         headers,
         retry_after,
     }
@@ -314,63 +370,108 @@ fn attempt_timeout(secs: f64) -> Duration {
         .min(Duration::from_secs(300))
 }
 
-/// The recorded error of an attempt that got no complete answer in time.
-fn timeout_error(timeout: Duration) -> String {
-    format!(
-        "timeout: no complete answer within {:.1} s",
-        timeout.as_secs_f64()
-    )
-}
-
-/// The recorded error of an answer: none for 2xx.
-fn status_error(status: u16) -> Option<String> {
+/// The recorded error of a non-2xx answer.
+fn status_error(status: u16) -> String {
     match status {
-        200..=299 => None,
-        300..=399 => Some(format!(
+        300..=399 => format!(
             "redirect ({status}) not followed: webhooks must answer 2xx at the registered URL"
-        )),
-        _ => Some(format!("receiver answered HTTP {status}")),
+        ),
+        _ => format!("receiver answered HTTP {status}"),
     }
 }
 
-async fn save(
-    store: &Store,
-    d: &Delivery,
-    old_due: Option<u64>,
-) -> Result<(), crate::store::StoreError> {
-    store.save_delivery_nowait(d, old_due)?;
-    store.durable().await
+/// What a finished attempt concluded, before it is merged with the stored delivery.
+struct Verdict {
+    success: bool,
+    gone: bool,
+    /// The next attempt's time by the retry schedule; `None`: out of retries (or gone).
+    next_due: Option<u64>,
 }
 
-/// Close a delivery as `failed` with a note saying why it was not sent.
-pub async fn close_without_attempt(ctx: &AttemptContext, mut d: Delivery, why: &str) {
-    let old_due = d.next_attempt_at;
-    let old_status = d.status;
-    d.attempts.push(Attempt {
-        attempt: d.attempts.len() as u32 + 1,
-        status_code: None,
-        duration_ms: 0,
-        error: Some(why.to_string()),
-        response_body: String::new(),
-        attempted_at: now_ms(),
+/// Record a finished attempt on the delivery as stored now, not on the copy the attempt
+/// started from (`started`): a retry requested over the API while the attempt ran keeps
+/// its time (unless the attempt succeeded, which satisfies it, or was answered 410 Gone),
+/// so the delivery keeps exactly one schedule entry and no change is overwritten. Nothing
+/// is written when the delivery was removed meanwhile (`None`).
+fn record(
+    store: &Store,
+    started: &Delivery,
+    attempt: Attempt,
+    request: RequestLog,
+    verdict: &Verdict,
+) -> Result<Option<Delivery>, crate::store::StoreError> {
+    let (due_at_start, attempts_at_start) = (started.next_attempt_at, started.attempts.len());
+    let mut old_status = started.status;
+    let stored = store.update_delivery(&started.id, |d| {
+        old_status = d.status;
+        let untouched = d.next_attempt_at == due_at_start && d.attempts.len() == attempts_at_start;
+        d.attempts.push(attempt);
+        d.request = Some(request);
+        if verdict.success {
+            d.status = DeliveryStatus::Success;
+            d.next_attempt_at = None;
+        } else if untouched || verdict.gone {
+            d.status = match verdict.next_due {
+                Some(_) => DeliveryStatus::Retrying,
+                None => DeliveryStatus::Failed,
+            };
+            d.next_attempt_at = verdict.next_due;
+        } else if d.status.is_open() {
+            // A retry was requested while this attempt ran: it keeps the time asked for.
+            d.status = DeliveryStatus::Retrying;
+        }
+        true
+    })?;
+    if let Some(d) = &stored {
+        store.stats_attempted(d, old_status);
+    }
+    Ok(stored)
+}
+
+/// Close a delivery as `failed` with a note saying why it was not sent, if it is still
+/// open, and wait until that is durable.
+pub async fn close_without_attempt(ctx: &AttemptContext, delivery_id: &str, why: &str) {
+    let mut old_status = None;
+    let closed = ctx.store.update_delivery(delivery_id, |d| {
+        if !d.status.is_open() {
+            return false;
+        }
+        old_status = Some(d.status);
+        d.attempts.push(Attempt {
+            attempt: d.attempts.len() as u32 + 1,
+            status_code: None,
+            duration_ms: 0,
+            error: Some(why.to_string()),
+            response_body: String::new(),
+            attempted_at: now_ms(),
+        });
+        d.status = DeliveryStatus::Failed;
+        d.next_attempt_at = None;
+        true
     });
-    d.status = DeliveryStatus::Failed;
-    d.next_attempt_at = None;
-    match save(&ctx.store, &d, old_due).await {
-        Ok(()) => ctx.store.stats_moved(&d, old_status),
-        Err(e) => tracing::error!(delivery = %d.id, error = %e, "cannot close delivery"),
+    let result = match closed {
+        Ok(stored) => {
+            if let (Some(d), Some(from)) = (&stored, old_status) {
+                ctx.store.stats_moved(d, from);
+            }
+            ctx.store.durable().await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::error!(delivery = %delivery_id, error = %e, "cannot close delivery");
     }
 }
 
 /// Send and read the head and up to `cap` bytes of the body. Errors are one line, with
-/// the host at most.
+/// the host at most; a destination the network policy refuses is `Refused`.
 async fn send(
     client: &DeliveryClient,
     webhook: &Webhook,
     headers: &[(String, String)],
     body: Vec<u8>,
     cap: usize,
-) -> Result<(u16, String, Option<String>), String> {
+) -> Result<(u16, String, Option<String>), AttemptError> {
     let method = if webhook.method == "PUT" {
         http::Method::PUT
     } else {
@@ -382,8 +483,14 @@ async fn send(
     }
     let req = req
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("request: cannot build the request: {e}"))?;
-    let resp = client.request(req).await.map_err(|e| describe_error(&e))?;
+        .map_err(|e| AttemptError::Transport(format!("request: cannot build the request: {e}")))?;
+    let resp = client.request(req).await.map_err(|e| {
+        let text = describe_error(&e);
+        match find_in_chain::<ConnectError>(&e) {
+            Some(ConnectError::Refused(_)) => AttemptError::Refused(text),
+            _ => AttemptError::Transport(text),
+        }
+    })?;
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()
@@ -397,6 +504,115 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::delivery::testkit;
+    use crate::model::Tenant;
+
+    fn failed_attempt() -> (Attempt, RequestLog) {
+        let attempt = Attempt {
+            attempt: 1,
+            status_code: Some(500),
+            duration_ms: 3,
+            error: Some("receiver answered HTTP 500".into()),
+            response_body: String::new(),
+            attempted_at: now_ms(),
+        };
+        (attempt, RequestLog::default())
+    }
+
+    /// Stores an event of `ten_1` with one delivery due now; returns the delivery.
+    async fn one_delivery(store: &Store) -> Delivery {
+        let event = testkit::event("ten_1");
+        let d = Delivery::pending(&event, "wh_1", event.created_at);
+        store
+            .ingest(&event, std::slice::from_ref(&d), None)
+            .await
+            .unwrap();
+        d
+    }
+
+    #[tokio::test]
+    async fn a_retry_requested_while_the_attempt_is_in_flight_keeps_one_schedule_entry_and_its_time(
+    ) {
+        let (_dir, store) = testkit::store();
+        let d = one_delivery(&store).await;
+        // The attempt starts from the stored delivery ...
+        let started = store.get_delivery(&d.id).unwrap().unwrap();
+        // ... a retry is asked for while it is in flight ...
+        let asked = started.next_attempt_at.unwrap() + 5;
+        let wh = testkit::webhook("wh_1", "ten_1");
+        crate::delivery::recover::retry_nowait(&store, &wh, &d.id, asked)
+            .unwrap()
+            .expect("the delivery exists");
+        // ... and the attempt fails, its schedule saying "in a minute".
+        let (attempt, request) = failed_attempt();
+        let verdict = Verdict {
+            success: false,
+            gone: false,
+            next_due: Some(asked + 60_000),
+        };
+        let stored = record(&store, &started, attempt, request, &verdict)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store.schedule_len(),
+            1,
+            "one open delivery, one schedule entry"
+        );
+        let entry = store.due_entries(None, u64::MAX, 10).unwrap();
+        assert_eq!(entry[0].due_ms, asked, "the retry keeps the time asked for");
+        assert_eq!(stored.next_attempt_at, Some(asked));
+        assert_eq!(stored.status, DeliveryStatus::Retrying);
+        assert_eq!(stored.attempts.len(), 1, "the attempt is recorded");
+    }
+
+    #[tokio::test]
+    async fn an_attempt_finishing_after_its_tenant_was_deleted_recreates_nothing() {
+        let (_dir, store) = testkit::store();
+        let tenant = Tenant {
+            id: "ten_1".into(),
+            name: "t".into(),
+            created_at: 0,
+            alert_emails: vec![],
+        };
+        let key = crate::model::ApiKey {
+            id: "key_1".into(),
+            tenant_id: "ten_1".into(),
+            role: crate::model::Role::Admin,
+            name: "k".into(),
+            created_at: 0,
+            prefix: "hk_".into(),
+        };
+        store.create_tenant(&tenant, &key, &[7; 32]).await.unwrap();
+        let d = one_delivery(&store).await;
+        let started = store.get_delivery(&d.id).unwrap().unwrap();
+        assert!(store.delete_tenant("ten_1").await.unwrap());
+        let (attempt, request) = failed_attempt();
+        let verdict = Verdict {
+            success: false,
+            gone: false,
+            next_due: Some(now_ms() + 60_000),
+        };
+        let stored = record(&store, &started, attempt, request, &verdict).unwrap();
+        assert!(stored.is_none());
+        assert!(
+            store.get_delivery(&d.id).unwrap().is_none(),
+            "not re-created"
+        );
+        assert_eq!(store.schedule_len(), 0, "no schedule entry left behind");
+    }
+
+    #[tokio::test]
+    async fn a_panicked_attempt_reports_back_as_a_skipped_attempt_retried_soon() {
+        let done = supervised("wh_1".into(), "dlv_1".into(), async {
+            panic!("attempt bug");
+        })
+        .await;
+        assert_eq!(done.delivery_id, "dlv_1");
+        assert!(!done.success && done.skipped && !done.closed);
+        let due = done.next_due.expect("retried");
+        assert!(due > now_ms() && due <= now_ms() + PANICKED_RETRY_MS);
+    }
 
     #[test]
     fn http_urls_are_refused_once_allow_http_is_off_and_credentials_always() {

@@ -4,7 +4,8 @@
 //! e-mail owed to the tenant's `alert_emails` where `[smtp]` is configured — at most one
 //! per webhook per hour, queued in the store for the alert sender (`alerts::sender`).
 //!
-//! The scheduler calls [`on_health_change`] once per recorded attempt. Deciding whether
+//! The scheduler's health write-back calls [`on_health_change`] when a recorded attempt
+//! moved the webhook's health (became failing, recovered, disabled). Deciding whether
 //! anything happened is pure and immediate; everything that reads or writes storage runs
 //! in a task of its own, so the scheduler never waits for it.
 

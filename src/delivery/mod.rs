@@ -1,10 +1,11 @@
 //! Delivery: everything between a stored delivery and a receiver's answer.
 //!
-//! Every new event enters through [`Engine::publish`] ([`publish`]); the API hands other
-//! new work (retries, replays) to [`Engine`] through a channel (never the other way round);
-//! the [`scheduler`] decides what goes when (with each webhook's [`lane`]); an
-//! [`attempt`] signs ([`payload`]), sends over the SSRF-guarded client ([`net`]) and
-//! records the result; [`retry`] says when to try again.
+//! Every new event enters through [`Engine::publish`] ([`publish`]); retries and replays
+//! through [`Engine::retry`] and [`Engine::replay`] ([`recover`]). Both store first and
+//! then hint the scheduler through a channel (never the other way round). The
+//! [`scheduler`] decides what goes when (with each webhook's [`lane`]); an [`attempt`]
+//! signs ([`payload`]), sends over the SSRF-guarded client ([`net`]) and records the
+//! result; [`retry`] says when to try again.
 
 pub mod attempt;
 pub mod failure;
@@ -14,8 +15,11 @@ pub mod lane;
 pub mod net;
 pub mod payload;
 pub mod publish;
+mod recover;
 pub mod retry;
 pub mod scheduler;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,24 +30,25 @@ use std::time::Duration;
 /// due yet and waits again. Config bounds keep real delays far below it (30 days).
 pub const MAX_TIMER_DELAY_MS: u64 = 365 * 86_400_000;
 
-/// `delay`, bounded by [`MAX_TIMER_DELAY_MS`]: use it for every delay handed to a timer.
-pub fn clamp_delay(delay: Duration) -> Duration {
-    delay.min(Duration::from_millis(MAX_TIMER_DELAY_MS))
-}
-
-/// The timer delay from `now_ms` until `due_ms` (0 when due), bounded like [`clamp_delay`].
+/// The timer delay from `now_ms` until `due_ms` (0 when due), bounded by
+/// [`MAX_TIMER_DELAY_MS`]: every deadline handed to a timer goes through this.
 pub fn delay_until(due_ms: u64, now_ms: u64) -> Duration {
     Duration::from_millis(due_ms.saturating_sub(now_ms).min(MAX_TIMER_DELAY_MS))
 }
 
 use tokio::sync::{mpsc, oneshot};
 
+/// Hints (`scheduler::Msg`) waiting for the scheduler. A full channel costs a rescan of the
+/// schedule, never a lost delivery (see `Publisher::enqueue_new`).
+const HINT_CHANNEL_CAPACITY: usize = 4096;
+
 use crate::config::Config;
-use crate::model::{now_ms, Delivery, Event, WebhookStatus};
+use crate::model::{now_ms, Delivery, Event, Webhook, WebhookStatus};
 use crate::store::{Dedup, Store, StoreError};
 use attempt::AttemptContext;
 use net::{HttpClientConfig, NetPolicy};
 pub use publish::{Published, Publisher};
+pub use recover::ReplayScope;
 
 /// The handle the API (and the daemon) use; cheap to clone.
 #[derive(Clone)]
@@ -64,7 +69,7 @@ struct Inner {
     failure: Arc<failure::Failure>,
 }
 
-/// The background count of the schedule tree behind two gauges.
+/// The background count of the schedule behind two gauges.
 #[derive(Default)]
 struct CountState {
     running: bool,
@@ -74,7 +79,16 @@ struct CountState {
 impl Engine {
     /// Build the client and start the scheduler task (which recovers every open delivery
     /// from the store first).
-    pub fn start(store: Store, config: Arc<Config>) -> Result<Engine, String> {
+    pub fn start(store: Store, config: Arc<Config>) -> Result<Engine, net::TlsSetupError> {
+        Engine::start_with(store, config, HINT_CHANNEL_CAPACITY)
+    }
+
+    /// [`Engine::start`] with a hint channel of `hint_capacity` (tests use a tiny one).
+    pub(crate) fn start_with(
+        store: Store,
+        config: Arc<Config>,
+        hint_capacity: usize,
+    ) -> Result<Engine, net::TlsSetupError> {
         let d = &config.delivery;
         let extra_ca =
             (!d.extra_ca_file.is_empty()).then(|| std::path::PathBuf::from(&d.extra_ca_file));
@@ -89,11 +103,13 @@ impl Engine {
             client,
             config: config.clone(),
         };
-        let (tx, rx) = mpsc::channel(4096);
-        let publisher = Publisher::new(store.clone(), &tx);
+        let (tx, rx) = mpsc::channel(hint_capacity.max(1));
+        let rescan = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let publisher = Publisher::new(store.clone(), &tx, rescan.clone());
         let failure = Arc::new(failure::Failure::default());
-        let task =
-            tokio::spawn(scheduler::Scheduler::new(ctx.clone(), rx, publisher.clone()).run());
+        let task = tokio::spawn(
+            scheduler::Scheduler::new(ctx.clone(), rx, publisher.clone(), rescan).run(),
+        );
         failure::supervise("delivery scheduler", task, failure.clone());
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -127,7 +143,7 @@ impl Engine {
     }
 
     /// Resolve, SSRF-check, connect and (https) handshake, within 5 s.
-    pub async fn check_reachable(&self, url: &url::Url) -> Result<(), String> {
+    pub async fn check_reachable(&self, url: &url::Url) -> Result<(), net::Unreachable> {
         net::check_reachable(
             url,
             &self.inner.policy,
@@ -147,9 +163,42 @@ impl Engine {
         self.inner.publisher.publish(event, dedup).await
     }
 
-    /// Tell the scheduler about deliveries stored outside a publish (a retry, a replay).
-    pub fn enqueue_new(&self, deliveries: &[Delivery]) {
-        self.inner.publisher.enqueue_new(deliveries);
+    /// Retry (or replay) one delivery of `webhook` now: durable, then scheduled. `None`:
+    /// the webhook has no such delivery.
+    pub async fn retry(
+        &self,
+        webhook: &Webhook,
+        delivery_id: &str,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let store = &self.inner.store;
+        let Some(d) = recover::retry_nowait(store, webhook, delivery_id, now_ms())? else {
+            return Ok(None);
+        };
+        store.durable().await?;
+        self.inner.publisher.enqueue_new(std::slice::from_ref(&d));
+        Ok(Some(d))
+    }
+
+    /// Replay a window of the tenant's events to `webhook` (see [`ReplayScope`]); returns
+    /// how many deliveries were scheduled, all of them durable.
+    pub async fn replay(
+        &self,
+        webhook: &Webhook,
+        since_ms: u64,
+        until_ms: u64,
+        scope: ReplayScope,
+    ) -> Result<usize, StoreError> {
+        let publisher = &self.inner.publisher;
+        recover::replay(
+            &self.inner.store,
+            webhook,
+            since_ms,
+            until_ms,
+            scope,
+            now_ms(),
+            |ds| publisher.enqueue_new(ds),
+        )
+        .await
     }
 
     /// A webhook was changed or deleted over the API.
@@ -175,7 +224,7 @@ impl Engine {
     }
 
     /// Update the gauges of `/metrics`. Webhooks by status come from the in-memory cache
-    /// (cheap, every scrape). The queue depth and scheduled retries count the schedule tree,
+    /// (cheap, every scrape). The queue depth and scheduled retries count the schedule,
     /// which is O(backlog): 1,000,000 pending took 3–11 s per scrape, longer than
     /// Prometheus' timeout. So that count runs as blocking work in the background, at most
     /// once per 20 × its own last duration (≤ 5 % of a core); a scrape waits for it at most
@@ -285,3 +334,6 @@ impl Engine {
         &self.inner.ctx
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,4 @@
-//! What a receiver gets (CONTRACT §5): the body (envelope or bare data) and the headers,
+//! What a receiver gets: the body (envelope or bare data) and the headers,
 //! signed. Pure functions: the attempt builds a request from these.
 
 use std::collections::BTreeMap;

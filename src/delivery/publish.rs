@@ -3,6 +3,9 @@
 //! disk, then hand the deliveries to the scheduler. The events API, inbound sources and
 //! the daemon's own operational events all publish through [`Publisher::publish`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 
 use super::fanout::fan_out;
@@ -26,13 +29,17 @@ pub struct Publisher {
     /// Weak: the scheduler holds a publisher too, and its channel must still close when
     /// the engine (the last strong sender) is gone.
     tx: mpsc::WeakSender<Msg>,
+    /// Raised when a hint could not be sent (channel full); the scheduler clears it and
+    /// rescans the schedule. Shared with the scheduler.
+    rescan: Arc<AtomicBool>,
 }
 
 impl Publisher {
-    pub(super) fn new(store: Store, tx: &mpsc::Sender<Msg>) -> Publisher {
+    pub(super) fn new(store: Store, tx: &mpsc::Sender<Msg>, rescan: Arc<AtomicBool>) -> Publisher {
         Publisher {
             store,
             tx: tx.downgrade(),
+            rescan,
         }
     }
 
@@ -65,13 +72,17 @@ impl Publisher {
     }
 
     /// Tell the scheduler about freshly stored deliveries. A full channel loses nothing:
-    /// the deliveries are in the schedule tree, and the scheduler rescans it.
+    /// the deliveries are in the schedule, so the hint is replaced by a request to rescan
+    /// it: the "rescan pending" flag (which the scheduler checks after every message it
+    /// handles) and one `Msg::Rescan` to wake it, sent in the channel's last slot, which
+    /// hints never take. However many publishes find the channel full, that is one flag and at
+    /// most one message until the scheduler has rescanned; nothing is spawned, nothing waits.
     pub fn enqueue_new(&self, deliveries: &[Delivery]) {
         if deliveries.is_empty() {
             return;
         }
         let Some(tx) = self.tx.upgrade() else {
-            // The engine has stopped; the schedule tree holds the deliveries for next start.
+            // The engine has stopped; the schedule holds the deliveries for the next start.
             return;
         };
         let entries = deliveries
@@ -84,11 +95,41 @@ impl Publisher {
                 })
             })
             .collect();
-        if tx.try_send(Msg::New(entries)).is_err() {
-            // Keep the order of hints but never block the publisher.
-            tokio::spawn(async move {
-                let _ = tx.send(Msg::New(Vec::new())).await;
-            });
+        // The last slot is kept for the `Rescan` message.
+        let sent = tx.capacity() > 1 && tx.try_send(Msg::New(entries)).is_ok();
+        if !sent && !self.rescan.swap(true, Ordering::AcqRel) {
+            // Should another publisher have taken the last slot, the flag is seen anyway.
+            let _ = tx.try_send(Msg::Rescan);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::testkit;
+
+    /// However many publishes find the channel full: one `Rescan` message, one flag, and
+    /// no task spawned (this runs outside a runtime, where spawning would panic).
+    #[test]
+    fn a_full_hint_channel_raises_one_rescan_and_spawns_nothing() {
+        let (_dir, store) = testkit::store();
+        let (tx, mut rx) = mpsc::channel(2);
+        let flag = Arc::new(AtomicBool::new(false));
+        let publisher = Publisher::new(store, &tx, flag.clone());
+        let event = testkit::event("ten_1");
+        let d = Delivery::pending(&event, "wh_1", event.created_at);
+        for _ in 0..10 {
+            publisher.enqueue_new(std::slice::from_ref(&d));
+        }
+        assert!(matches!(rx.try_recv(), Ok(Msg::New(e)) if e.len() == 1));
+        assert!(matches!(rx.try_recv(), Ok(Msg::Rescan)));
+        assert!(rx.try_recv().is_err(), "nothing more was queued");
+        assert!(flag.load(Ordering::Acquire), "the rescan is pending");
+
+        // The scheduler took the flag: the next hint goes through as a hint again.
+        flag.store(false, Ordering::Release);
+        publisher.enqueue_new(std::slice::from_ref(&d));
+        assert!(matches!(rx.try_recv(), Ok(Msg::New(_))));
     }
 }

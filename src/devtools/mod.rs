@@ -1,4 +1,4 @@
-//! Developer tools in the same binary (CONTRACT §8): `hookd listen` receives webhooks
+//! Developer tools in the same binary: `hookd listen` receives webhooks
 //! locally and checks their signatures; `hookd verify` checks one captured request. Both
 //! use only `signing`, so what they accept is exactly what hookd sends.
 

@@ -10,7 +10,7 @@
 mod ingest;
 pub mod verify;
 
-pub use ingest::{handle, LOG_BODY_BYTES};
+pub use ingest::handle;
 
 use crate::delivery::Engine;
 use crate::store::Store;

@@ -72,7 +72,8 @@ pub struct RequestLog {
     pub body_format: Option<super::PayloadFormat>,
 }
 
-/// One attempt, recorded durably before the next is scheduled.
+/// One attempt, recorded on its delivery (durable with the next group commit) in the same
+/// write that moves the delivery's schedule entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Attempt {
     pub attempt: u32,

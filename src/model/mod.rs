@@ -18,7 +18,7 @@ mod time;
 mod webhook;
 
 pub use alert::{AlertKind, OwedAlert};
-pub use alert_emails::{validate_alert_emails, AlertEmailsError, MAX_ALERT_EMAILS};
+pub use alert_emails::{validate_alert_emails, AlertEmailsError};
 pub use builtin_catalog::builtin_event_types;
 pub use delivery::{Attempt, Delivery, DeliveryStatus, RequestLog, Trigger};
 pub use event::Event;
@@ -26,7 +26,9 @@ pub use event_type::{
     validate_event_type_name, EventType, OPERATIONAL_CATEGORY, OPERATIONAL_EVENT_TYPES,
 };
 pub use ids::{new_id, IdKind};
-pub use latency::{bin_value_ms, latency_bin, percentile_ms, LATENCY_BINS};
+#[cfg(test)]
+pub use latency::bin_value_ms;
+pub use latency::{latency_bin, percentile_ms, LATENCY_BINS};
 pub use source::{
     InboundOutcome, InboundRequest, Locator, SignatureEncoding, Source, Verification,
     VerificationResult,
@@ -35,5 +37,5 @@ pub use tenant::{ApiKey, Role, Tenant};
 pub use time::{format_ms, now_ms, parse_rfc3339_ms};
 pub use webhook::{
     subscription_matches, validate_subscription, Breaker, BreakerState, PayloadFormat, Webhook,
-    WebhookStatus,
+    WebhookHealth, WebhookStatus,
 };

@@ -67,7 +67,7 @@ impl BreakerState {
     }
 }
 
-/// The circuit breaker's durable state (issue 4 drives it; kept here so a restart resumes it).
+/// The circuit breaker's durable state (part of [`WebhookHealth`], so a restart resumes it).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Breaker {
     pub state: BreakerState,
@@ -118,7 +118,45 @@ pub struct Webhook {
     pub updated_at: u64,
 }
 
+/// A webhook's health as the delivery engine sees it: stored in a record of its own,
+/// written only by the engine, so an admin's edit of the webhook and the engine's view of
+/// its receiver never overwrite each other. [`Webhook`] carries a copy of these fields (and
+/// the `failing` status derived from them) for reading.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WebhookHealth {
+    /// Failed attempts in a row.
+    pub consecutive_failures: u32,
+    /// When the webhook became `failing`; `None`: it is not failing.
+    pub failing_since: Option<u64>,
+    pub breaker: Breaker,
+}
+
 impl Webhook {
+    /// The health fields of this webhook.
+    pub fn health(&self) -> WebhookHealth {
+        WebhookHealth {
+            consecutive_failures: self.consecutive_failures,
+            failing_since: self.failing_since,
+            breaker: self.breaker.clone(),
+        }
+    }
+
+    /// This webhook as its admin set it, with `health` laid over it: the health fields are
+    /// copied and the status is `disabled` when set so (by an admin, or by hookd giving up),
+    /// else `failing` while the health says so, else `active`.
+    pub fn with_health(mut self, health: &WebhookHealth) -> Webhook {
+        self.consecutive_failures = health.consecutive_failures;
+        self.failing_since = health.failing_since;
+        self.breaker = health.breaker.clone();
+        if self.status != WebhookStatus::Disabled {
+            self.status = match health.failing_since {
+                Some(_) => WebhookStatus::Failing,
+                None => WebhookStatus::Active,
+            };
+        }
+        self
+    }
+
     /// Does this webhook want events of this type?
     pub fn subscribes_to(&self, event_type: &str) -> bool {
         self.events

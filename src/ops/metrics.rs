@@ -1,4 +1,4 @@
-//! Prometheus metrics: the series `GET /metrics` serves (CONTRACT §8).
+//! Prometheus metrics: the series `GET /metrics` serves.
 //!
 //! Why one module owns every metric name: the series are part of the external contract
 //! (dashboards and alerts are written against them), so they are spelled once, here, as

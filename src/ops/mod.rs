@@ -1,9 +1,9 @@
 //! Operations: what the daemon exposes to the people and machines that run it.
 //!
-//! - [`metrics`]: the Prometheus series of `GET /metrics` (CONTRACT §8) and the typed
+//! - [`metrics`]: the Prometheus series of `GET /metrics` and the typed
 //!   helpers every layer records through;
 //! - [`fdlimit`]: raising the file-descriptor soft limit at start;
-//! - [`systemd`]: `Type=notify` readiness, stop notification and watchdog pings (CONTRACT §1).
+//! - [`systemd`]: `Type=notify` readiness, stop notification and watchdog pings.
 //!
 //! Why a leaf module: both are process-wide side channels that the API, inbound and
 //! delivery layers all report into; keeping them free of imports from those layers means

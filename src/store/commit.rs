@@ -17,7 +17,7 @@
 //! every later write or `durable` call gets [`StoreError::Poisoned`] until a restart
 //! (fjall refuses writes after such a failure too).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,9 @@ pub(super) struct Committer {
     requested: Arc<AtomicBool>,
     /// Why the store stopped accepting writes, once it has.
     poisoned: Arc<OnceLock<String>>,
+    /// Journal syncs made so far (read by tests that count group commits).
+    #[cfg_attr(not(test), allow(dead_code))]
+    syncs: Arc<AtomicU64>,
 }
 
 impl Committer {
@@ -67,16 +70,24 @@ impl Committer {
         let (tx, rx) = mpsc::channel::<Waiter>();
         let requested = Arc::new(AtomicBool::new(false));
         let poisoned = Arc::new(OnceLock::new());
-        let (flag, poison) = (requested.clone(), poisoned.clone());
+        let syncs = Arc::new(AtomicU64::new(0));
+        let (flag, poison, count) = (requested.clone(), poisoned.clone(), syncs.clone());
         std::thread::Builder::new()
             .name("hookd-commit".into())
-            .spawn(move || run(db, rx, flag, poison, gap))
+            .spawn(move || run(db, rx, flag, poison, gap, count))
             .map_err(|e| StoreError::Io(format!("cannot start the committer thread: {e}")))?;
         Ok(Committer {
             tx,
             requested,
             poisoned,
+            syncs,
         })
+    }
+
+    /// How many journal syncs (group commits) have been made.
+    #[cfg(test)]
+    pub(super) fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 
     /// Why the store is poisoned, if it is.
@@ -141,6 +152,7 @@ fn run(
     requested: Arc<AtomicBool>,
     poisoned: Arc<OnceLock<String>>,
     gap: Duration,
+    syncs: Arc<AtomicU64>,
 ) {
     let mut waiters: Vec<Waiter> = Vec::new();
     let mut last_end = Instant::now();
@@ -165,6 +177,7 @@ fn run(
                 reason
             }),
         };
+        syncs.fetch_add(1, Ordering::Relaxed);
         tracing::trace!(
             writers = waiters.len(),
             micros = started.elapsed().as_micros() as u64,

@@ -49,6 +49,21 @@ pub(super) fn stage_delivery(
     batch.insert(&t.data, keys::one(DELIVERY, &d.id), encode(d));
 }
 
+/// Add a new delivery with its webhook-log and event index entries to a batch.
+pub(super) fn stage_new_delivery(
+    t: &super::Keyspaces,
+    batch: &mut fjall::OwnedWriteBatch,
+    d: &Delivery,
+) {
+    stage_delivery(t, batch, d, None);
+    batch.insert(
+        &t.data,
+        keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id),
+        [],
+    );
+    batch.insert(&t.data, keys::two(EVENT_DELIVERY, &d.event_id, &d.id), []);
+}
+
 /// Filters of `GET /api/webhooks/{id}/deliveries`.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
@@ -76,39 +91,71 @@ impl Store {
             .transpose()
     }
 
-    /// Save a delivery and move its schedule entry from `old_due` to its
-    /// `next_attempt_at`, atomically. Durable with the next group commit.
-    pub fn save_delivery_nowait(
+    /// Change a stored delivery atomically: `change` gets the delivery as stored now and
+    /// returns whether to write it; the schedule entry moves from the stored due time to
+    /// the new one in the same batch. Nothing is written for a delivery that no longer
+    /// exists (purged by retention, or its tenant deleted): `None`. Otherwise the
+    /// delivery as stored afterwards. Durable with the next group commit.
+    ///
+    /// This is how every change of an existing delivery is made (attempt recorded, retry,
+    /// closed unsent): the read and the write happen under the event's lock, so none of
+    /// them works from a stale copy, and none re-creates what was removed meanwhile.
+    pub fn update_delivery(
         &self,
-        d: &Delivery,
-        old_due: Option<u64>,
-    ) -> Result<(), StoreError> {
-        let mut batch = self.batch()?;
-        stage_delivery(&self.t, &mut batch, d, old_due);
-        self.commit(batch)
+        id: &str,
+        change: impl FnOnce(&mut Delivery) -> bool,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let Some(first) = self.get_delivery(id)? else {
+            return Ok(None);
+        };
+        let _event = super::locks::event(&first.event_id);
+        let Some(mut d) = self.get_delivery(id)? else {
+            return Ok(None);
+        };
+        let old_due = d.next_attempt_at;
+        if change(&mut d) {
+            let mut batch = self.batch()?;
+            stage_delivery(&self.t, &mut batch, &d, old_due);
+            self.commit(batch)?;
+        }
+        Ok(Some(d))
     }
 
-    /// Save a new or changed delivery with its index entries (a replay may create one),
-    /// and wait for durability.
-    pub async fn save_delivery(
-        &self,
-        d: &Delivery,
-        old_due: Option<u64>,
-    ) -> Result<(), StoreError> {
+    /// Store new deliveries of existing events (a replay recovering events a webhook never
+    /// got), many in one batch; durable with the next group commit. A delivery is skipped
+    /// when its event is gone or already has a delivery to the same webhook. Returns those
+    /// stored. Atomic with respect to retention: an event is never purged between this
+    /// check and the write.
+    pub fn create_deliveries(&self, deliveries: &[Delivery]) -> Result<Vec<Delivery>, StoreError> {
+        let _events = super::locks::events(deliveries.iter().map(|d| d.event_id.as_str()));
         let mut batch = self.batch()?;
-        stage_delivery(&self.t, &mut batch, d, old_due);
-        batch.insert(
-            &self.t.data,
-            keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id),
-            [],
-        );
-        batch.insert(
-            &self.t.data,
-            keys::two(EVENT_DELIVERY, &d.event_id, &d.id),
-            [],
-        );
-        self.commit(batch)?;
-        self.durable().await
+        let mut stored: Vec<Delivery> = Vec::new();
+        for d in deliveries {
+            if self
+                .t
+                .data
+                .get(keys::one(super::keys::EVENT, &d.event_id))?
+                .is_none()
+            {
+                continue;
+            }
+            let taken = stored
+                .iter()
+                .any(|s| s.event_id == d.event_id && s.webhook_id == d.webhook_id)
+                || self
+                    .event_deliveries(&d.event_id)?
+                    .iter()
+                    .any(|e| e.webhook_id == d.webhook_id);
+            if taken {
+                continue;
+            }
+            stage_new_delivery(&self.t, &mut batch, d);
+            stored.push(d.clone());
+        }
+        if !stored.is_empty() {
+            self.commit(batch)?;
+        }
+        Ok(stored)
     }
 
     /// One page of a webhook's log, newest first, strictly older than `cursor`.
@@ -212,14 +259,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// The earliest due time in the schedule, if any.
-    pub fn next_due_ms(&self) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .due_entries(None, u64::MAX, 1)?
-            .first()
-            .map(|e| e.due_ms))
     }
 
     /// Schedule entries due after `after_ms`: retries waiting for their time.

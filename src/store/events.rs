@@ -76,6 +76,7 @@ impl Store {
     /// group commit. When this returns, all of it is on disk — for a `Duplicate` too: a
     /// repeat racing the first request may find its record in memory before the first
     /// request's commit, and must not be answered before the original is durable.
+    #[cfg(test)]
     pub async fn ingest(
         &self,
         event: &Event,
@@ -162,18 +163,32 @@ impl Store {
             .transpose()
     }
 
-    /// Ids of a tenant's events created in `[since, until]`, oldest first.
-    pub fn tenant_event_ids_between(
+    /// Up to `limit` ids of a tenant's events created in `[since, until]` and after the id
+    /// `after` (to resume), oldest first: a window is read a page at a time, from its
+    /// start (ids begin with their creation time), never loaded whole.
+    pub fn tenant_event_ids_page(
         &self,
         tenant_id: &str,
         since_ms: u64,
         until_ms: u64,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<String>, StoreError> {
+        let first_possible = format!("evt_{}", ulid::Ulid::from_parts(since_ms, 0));
+        let start = match after {
+            Some(a) if a >= first_possible.as_str() => {
+                let mut k = keys::two(TENANT_EVENT, tenant_id, a);
+                k.push(0);
+                k
+            }
+            _ => keys::two(TENANT_EVENT, tenant_id, &first_possible),
+        };
+        let end = keys::prefix_end(keys::prefix(TENANT_EVENT, tenant_id));
         let mut out = Vec::new();
-        for item in self.t.data.prefix(keys::prefix(TENANT_EVENT, tenant_id)) {
+        for item in self.t.data.range(start..end) {
             let id = keys::second(&item.key()?);
             let ms = super::id_time_ms(&id).unwrap_or(0);
-            if ms > until_ms {
+            if ms > until_ms || out.len() == limit {
                 break;
             }
             if ms >= since_ms {
@@ -210,19 +225,18 @@ impl Store {
         Ok(())
     }
 
-    /// Remove every event and idempotency key of a tenant (tenant deletion), in batches
-    /// of a few hundred events.
+    /// Remove every event and idempotency key of a tenant (tenant deletion). Each event
+    /// goes in one batch under its lock: an attempt recorded meanwhile either lands before
+    /// (and is removed with it) or finds its delivery gone and writes nothing.
     pub(super) fn purge_tenant_events(&self, tenant_id: &str) -> Result<(), StoreError> {
-        let mut batch = self.batch()?;
-        let mut staged = 0;
         for item in self.t.data.prefix(keys::prefix(TENANT_EVENT, tenant_id)) {
-            self.stage_remove_event(&mut batch, tenant_id, &keys::second(&item.key()?))?;
-            staged += 1;
-            if staged == 256 {
-                self.commit(std::mem::replace(&mut batch, self.batch()?))?;
-                staged = 0;
-            }
+            let event_id = keys::second(&item.key()?);
+            let _event = super::locks::event(&event_id);
+            let mut batch = self.batch()?;
+            self.stage_remove_event(&mut batch, tenant_id, &event_id)?;
+            self.commit(batch)?;
         }
+        let mut batch = self.batch()?;
         for item in self.t.data.prefix(keys::prefix(IDEMPOTENCY, tenant_id)) {
             batch.remove(&self.t.data, item.key()?);
         }

@@ -14,6 +14,7 @@ mod commit;
 mod deliveries;
 mod events;
 mod keys;
+mod locks;
 mod retention;
 mod sources;
 mod stats;
@@ -30,9 +31,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 pub use alerts::AlertQueued;
 pub use deliveries::{DeliveryFilter, DueEntry};
 pub use events::{Dedup, IngestOutcome};
-pub use retention::PurgeStats;
-pub use sources::{SourcePurgeStats, REQUEST_LOG_CAP};
-pub use stats::{StatsBucket, WebhookStats};
+pub use stats::StatsBucket;
 
 use crate::model::Webhook;
 use commit::Committer;
@@ -83,8 +82,10 @@ struct Keyspaces {
     keys: Keyspace,
     /// `ten_id/key_id` → sha256(key)
     tenant_keys: Keyspace,
-    /// `wh_id` → Webhook
+    /// `wh_id` → Webhook: the webhook as its admin set it (status `active` or `disabled`)
     webhooks: Keyspace,
+    /// `wh_id` → WebhookHealth: written only by the delivery engine (see `webhooks.rs`)
+    webhook_health: Keyspace,
     /// `ten_id/url` → wh_id (a URL is unique within a tenant)
     webhook_urls: Keyspace,
     /// name → EventType
@@ -223,6 +224,7 @@ impl Store {
             keys: ks("keys", cold)?,
             tenant_keys: ks("tenant_keys", cold)?,
             webhooks: ks("webhooks", cold)?,
+            webhook_health: ks("webhook_health", cold)?,
             webhook_urls: ks("webhook_urls", cold)?,
             event_types: ks("event_types", cold)?,
             data: ks("data", budget.data_memtable_bytes)?,
@@ -254,6 +256,12 @@ impl Store {
     /// Make recent writes durable soon, without waiting (group commit).
     pub fn request_commit(&self) {
         self.committer.request();
+    }
+
+    /// How many group commits (journal syncs) the store has made since it was opened.
+    #[cfg(test)]
+    pub fn commits_made(&self) -> u64 {
+        self.committer.syncs()
     }
 
     /// Blocking flush, for shutdown.

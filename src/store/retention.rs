@@ -18,11 +18,12 @@ pub struct PurgeStats {
 
 impl Store {
     /// Purge up to `max` events created before `cutoff_ms` (oldest first), then make it
-    /// durable. Events are keyed by time-ordered ids, so the sweep reads only what is old;
-    /// removals are blind and share one batch per sweep.
+    /// durable. Events are keyed by time-ordered ids, so the sweep reads only what is old.
+    /// Each event is checked ("no open delivery") and removed in one batch under the
+    /// event's lock, so a retry or replay acknowledged meanwhile either comes first (the
+    /// event is kept) or finds the event gone (404, nothing re-created).
     pub async fn purge_before(&self, cutoff_ms: u64, max: usize) -> Result<PurgeStats, StoreError> {
         let mut stats = PurgeStats::default();
-        let mut batch = self.batch()?;
         for item in self.t.data.prefix([EVENT]) {
             let (key, value) = item.into_inner()?;
             match super::id_time_ms(&keys::first(&key)) {
@@ -30,20 +31,16 @@ impl Store {
                 _ => break,
             }
             let event: Event = decode(&value)?;
-            if self
-                .event_deliveries(&event.id)?
-                .iter()
-                .any(|d| d.status.is_open())
-            {
+            if !self.purge_event_if_final(&event)? {
                 stats.kept_open += 1;
                 continue;
             }
-            self.stage_remove_event(&mut batch, &event.tenant_id, &event.id)?;
             stats.events += 1;
             if stats.events >= max {
                 break;
             }
         }
+        let mut batch = self.batch()?;
         for item in self.t.data.prefix([IDEMPOTENCY]) {
             let (key, value) = item.into_inner()?;
             if let Ok(rec) = decode::<IdempotencyRecord>(&value) {
@@ -53,11 +50,30 @@ impl Store {
                 }
             }
         }
-        if stats.events > 0 || stats.idempotency_keys > 0 {
+        if stats.idempotency_keys > 0 {
             self.commit(batch)?;
+        }
+        if stats.events > 0 || stats.idempotency_keys > 0 {
             self.durable().await?;
         }
         Ok(stats)
+    }
+
+    /// Remove `event` with its deliveries if none of them is open, atomically with respect
+    /// to every other write of its deliveries. `false`: kept (a delivery is open).
+    fn purge_event_if_final(&self, event: &Event) -> Result<bool, StoreError> {
+        let _event = super::locks::event(&event.id);
+        if self
+            .event_deliveries(&event.id)?
+            .iter()
+            .any(|d| d.status.is_open())
+        {
+            return Ok(false);
+        }
+        let mut batch = self.batch()?;
+        self.stage_remove_event(&mut batch, &event.tenant_id, &event.id)?;
+        self.commit(batch)?;
+        Ok(true)
     }
 }
 
@@ -132,5 +148,57 @@ mod tests {
             1,
             "the pending delivery keeps its schedule entry"
         );
+    }
+
+    /// Old finished events are purged while retries of their deliveries are acknowledged,
+    /// newest first (towards the sweep, which goes oldest first): every retry that was
+    /// acknowledged keeps its delivery, open, with its event.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_acknowledged_during_the_sweep_is_never_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8, std::time::Duration::ZERO).unwrap();
+        let now = now_ms();
+        let mut deliveries = Vec::new();
+        for i in 0..2_000u64 {
+            let e = event_at(now - 100_000 + i);
+            let d = delivery(&e, DeliveryStatus::Success);
+            store
+                .ingest_nowait(&e, std::slice::from_ref(&d), None)
+                .unwrap();
+            deliveries.push(d);
+        }
+        let retrier = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for d in deliveries.iter().rev() {
+                    let retried = store
+                        .update_delivery(&d.id, |d| {
+                            d.status = DeliveryStatus::Retrying;
+                            d.next_attempt_at = Some(now);
+                            true
+                        })
+                        .unwrap();
+                    if retried.is_some() {
+                        acknowledged.push(d.clone());
+                    }
+                }
+                acknowledged
+            })
+        };
+        let stats = store.purge_before(now, 100_000).await.unwrap();
+        let acknowledged = retrier.join().unwrap();
+        assert_eq!(stats.events + acknowledged.len(), 2_000, "{stats:?}");
+        for d in &acknowledged {
+            let stored = store.get_delivery(&d.id).unwrap();
+            assert!(
+                stored.is_some_and(|s| s.status.is_open()),
+                "an acknowledged retry was purged ({} of {} acknowledged)",
+                acknowledged.len(),
+                2_000
+            );
+            assert!(store.get_event_any(&d.event_id).unwrap().is_some());
+        }
+        assert_eq!(store.schedule_len(), acknowledged.len());
     }
 }

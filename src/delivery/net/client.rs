@@ -65,7 +65,9 @@ pub struct HttpClientConfig {
 ///
 /// Errors are sentences naming the extra CA file: it is unreadable, is not valid PEM,
 /// contains no certificate, or contains a certificate rustls cannot use as a root.
-pub fn build_tls_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+pub fn build_tls_config(
+    extra_ca_file: Option<&Path>,
+) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     // Individual unusable system certificates are not our problem to report; the counts are
@@ -73,22 +75,24 @@ pub fn build_tls_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::Clie
     let (_added, _ignored) = roots.add_parsable_certificates(native.certs);
 
     if let Some(path) = extra_ca_file {
-        let shown = path.display();
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("cannot read extra CA file {shown}: {}", pem_reason(&e)))?;
+        let file = path.display().to_string();
+        let unreadable = |e: rustls_pki_types::pem::Error| TlsSetupError::Unreadable {
+            file: file.clone(),
+            reason: pem_reason(&e),
+        };
+        let certs = CertificateDer::pem_file_iter(path).map_err(unreadable)?;
         let mut count = 0usize;
         for cert in certs {
-            let cert =
-                cert.map_err(|e| format!("cannot read extra CA file {shown}: {}", pem_reason(&e)))?;
+            let cert = cert.map_err(unreadable)?;
             count += 1;
-            roots.add(cert).map_err(|e| {
-                format!("extra CA file {shown}: certificate #{count} is not usable: {e}")
+            roots.add(cert).map_err(|e| TlsSetupError::Unusable {
+                file: file.clone(),
+                index: count,
+                reason: e.to_string(),
             })?;
         }
         if count == 0 {
-            return Err(format!(
-                "extra CA file {shown} contains no PEM certificate (-----BEGIN CERTIFICATE-----)"
-            ));
+            return Err(TlsSetupError::NoCertificate { file });
         }
     }
 
@@ -96,10 +100,28 @@ pub fn build_tls_config(extra_ca_file: Option<&Path>) -> Result<Arc<rustls::Clie
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("cannot set up TLS: {e}"))?
+    .map_err(|e| TlsSetupError::Protocols(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// Why the delivery client's TLS configuration cannot be built: sentences naming the extra
+/// CA file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("cannot read extra CA file {file}: {reason}")]
+    Unreadable { file: String, reason: String },
+    #[error("extra CA file {file}: certificate #{index} is not usable: {reason}")]
+    Unusable {
+        file: String,
+        index: usize,
+        reason: String,
+    },
+    #[error("extra CA file {file} contains no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    NoCertificate { file: String },
+    #[error("cannot set up TLS: {0}")]
+    Protocols(String),
 }
 
 /// The I/O error itself for I/O failures (so the message reads `No such file or directory`
@@ -119,7 +141,7 @@ fn pem_reason(e: &rustls_pki_types::pem::Error) -> String {
 /// [`POOL_IDLE_TIMEOUT`] and [`POOL_MAX_IDLE_PER_HOST`]) and runs on the tokio runtime.
 ///
 /// Fails only if the TLS configuration cannot be built (see [`build_tls_config`]).
-pub fn build_client(cfg: &HttpClientConfig) -> Result<DeliveryClient, String> {
+pub fn build_client(cfg: &HttpClientConfig) -> Result<DeliveryClient, TlsSetupError> {
     let tls = build_tls_config(cfg.extra_ca_file.as_deref())?;
     let tcp = GuardedConnector::new(
         NetPolicy::new(cfg.allowed_networks.clone()),
@@ -562,12 +584,16 @@ mod tests {
 
     #[test]
     fn extra_ca_file_errors_name_the_file() {
-        let err = build_tls_config(Some(Path::new("/nonexistent/hookd-ca.pem"))).unwrap_err();
+        let err = build_tls_config(Some(Path::new("/nonexistent/hookd-ca.pem")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/hookd-ca.pem"), "{err}");
         assert!(err.starts_with("cannot read extra CA file"), "{err}");
 
         let empty = tempfile::NamedTempFile::new().unwrap();
-        let err = build_tls_config(Some(empty.path())).unwrap_err();
+        let err = build_tls_config(Some(empty.path()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&empty.path().display().to_string()), "{err}");
         assert!(err.contains("contains no PEM certificate"), "{err}");
     }

@@ -25,8 +25,8 @@ pub mod reachability;
 
 pub use client::{
     build_client, build_tls_config, describe_error, read_body_capped, DeliveryClient,
-    HttpClientConfig,
+    HttpClientConfig, TlsSetupError,
 };
-pub use connector::{connect_checked, ConnectError, GuardedConnector};
-pub use policy::{Embedding, NetPolicy, Reason, Refused};
-pub use reachability::check_reachable;
+pub use connector::ConnectError;
+pub use policy::NetPolicy;
+pub use reachability::{check_reachable, Unreachable};

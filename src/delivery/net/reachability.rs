@@ -20,37 +20,54 @@ use super::client::find_in_chain;
 use super::connector::{connect_checked, io_reason, shown_addr, ConnectError};
 use super::policy::NetPolicy;
 
+/// Why a URL is not reachable: a sentence naming at most the host (and the address tried),
+/// never the URL's path or query.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreachable {
+    #[error("the URL has no host")]
+    NoHost,
+    #[error("URL scheme {0} is not supported; use https")]
+    Scheme(String),
+    #[error("the URL for host {0} has no port")]
+    NoPort(String),
+    #[error("host {host} did not answer within {}s", .timeout.as_secs_f64())]
+    Timeout { host: String, timeout: Duration },
+    #[error("{}", connect_sentence(.host, .error))]
+    Connect { host: String, error: ConnectError },
+    #[error("host {host} is not a valid TLS server name: {reason}")]
+    ServerName { host: String, reason: String },
+    #[error("host {host} did not accept a TLS connection: {reason}")]
+    Tls { host: String, reason: String },
+}
+
 /// Checks that `url`'s host resolves to an allowed address that accepts a TCP connection and,
 /// for `https`, completes a TLS handshake with a certificate valid for the host under `tls`.
 ///
-/// Everything, resolution included, is bounded by `timeout` (the API uses 5 s). The error is a
-/// sentence naming at most the host (and the address tried), never the URL's path or query,
-/// e.g. `host crm.example.com did not accept a TLS connection: invalid peer certificate:
-/// UnknownIssuer`.
+/// Everything, resolution included, is bounded by `timeout` (the API uses 5 s). The error
+/// reads e.g. `host crm.example.com did not accept a TLS connection: invalid peer
+/// certificate: UnknownIssuer`.
 pub async fn check_reachable(
     url: &Url,
     policy: &NetPolicy,
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
-) -> Result<(), String> {
-    let host = url
-        .host_str()
-        .ok_or_else(|| "the URL has no host".to_owned())?;
+) -> Result<(), Unreachable> {
+    let host = url.host_str().ok_or(Unreachable::NoHost)?;
     let https = match url.scheme() {
         "https" => true,
         "http" => false,
-        other => return Err(format!("URL scheme {other} is not supported; use https")),
+        other => return Err(Unreachable::Scheme(other.to_string())),
     };
     let port = url
         .port_or_known_default()
-        .ok_or_else(|| format!("the URL for host {host} has no port"))?;
+        .ok_or_else(|| Unreachable::NoPort(host.to_string()))?;
 
     match tokio::time::timeout(timeout, probe(host, port, https, policy, tls, timeout)).await {
         Ok(result) => result,
-        Err(_elapsed) => Err(format!(
-            "host {host} did not answer within {}s",
-            timeout.as_secs_f64()
-        )),
+        Err(_elapsed) => Err(Unreachable::Timeout {
+            host: host.to_string(),
+            timeout,
+        }),
     }
 }
 
@@ -62,10 +79,13 @@ async fn probe(
     policy: &NetPolicy,
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), Unreachable> {
     let tcp = connect_checked(host, port, policy, timeout)
         .await
-        .map_err(|e| connect_sentence(host, &e))?;
+        .map_err(|error| Unreachable::Connect {
+            host: host.to_string(),
+            error,
+        })?;
     if !https {
         return Ok(());
     }
@@ -74,17 +94,19 @@ async fn probe(
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    let name = ServerName::try_from(bare.to_owned())
-        .map_err(|e| format!("host {host} is not a valid TLS server name: {e}"))?;
+    let name = ServerName::try_from(bare.to_owned()).map_err(|e| Unreachable::ServerName {
+        host: host.to_string(),
+        reason: e.to_string(),
+    })?;
     tokio_rustls::TlsConnector::from(tls)
         .connect(name, tcp)
         .await
-        .map_err(|e| {
-            let reason = match find_in_chain::<rustls::Error>(&e) {
+        .map_err(|e| Unreachable::Tls {
+            host: host.to_string(),
+            reason: match find_in_chain::<rustls::Error>(&e) {
                 Some(tls_error) => tls_error.to_string(),
                 None => e.to_string(),
-            };
-            format!("host {host} did not accept a TLS connection: {reason}")
+            },
         })?;
     Ok(())
 }
@@ -150,7 +172,8 @@ mod tests {
         .unwrap();
         let err = check_reachable(&url, &NetPolicy::default(), tls, T)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "host localhost may not be contacted: private address refused"
@@ -167,7 +190,8 @@ mod tests {
         let url = Url::parse(&format!("https://localhost:{port}/")).unwrap();
         let err = check_reachable(&url, &loopback(), build_tls_config(None).unwrap(), T)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "host localhost did not accept a TCP connection at a private address: \
@@ -181,7 +205,8 @@ mod tests {
         let url = Url::parse(&format!("https://localhost:{}/", server.port)).unwrap();
         let err = check_reachable(&url, &loopback(), build_tls_config(None).unwrap(), T)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with(
                 "host localhost did not accept a TLS connection: invalid peer certificate"
@@ -204,7 +229,8 @@ mod tests {
         let url = Url::parse(&format!("https://127.0.0.1:{port}/")).unwrap();
         let err = check_reachable(&url, &loopback(), build_tls_config(None).unwrap(), T)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("host 127.0.0.1 did not accept a TLS connection: "),
             "{err}"
@@ -224,7 +250,8 @@ mod tests {
             Duration::from_millis(300),
         )
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert_eq!(err, "host 127.0.0.1 did not answer within 0.3s");
         drop(listener);
     }
@@ -234,7 +261,8 @@ mod tests {
         let url = Url::parse("ftp://127.0.0.1/file").unwrap();
         let err = check_reachable(&url, &loopback(), build_tls_config(None).unwrap(), T)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "URL scheme ftp is not supported; use https");
     }
 }

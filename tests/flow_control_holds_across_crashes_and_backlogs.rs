@@ -1,4 +1,4 @@
-//! More black-box flow control (CONTRACT §5): the circuit breaker's state survives `kill -9`,
+//! More black-box flow control: the circuit breaker's state survives `kill -9`,
 //! an ordered webhook whose head runs out of retries moves on in order, and the scheduler's
 //! memory cap (`delivery.max_loaded_deliveries`) does not lose a backlog ten times its size.
 
@@ -11,53 +11,7 @@ use common::*;
 use serde_json::json;
 
 fn daemon_for(rx: &TestReceiver, extra: &str) -> TestDaemon {
-    TestDaemon::builder()
-        .config_extra(JOB_CATALOG)
-        .delivering_to(rx)
-        .config_extra(extra)
-        .start()
-}
-
-fn webhook(api: &Api, url: &str, extra: serde_json::Value) -> String {
-    new_webhook(api, url, json!(["job.*"]), extra).0
-}
-
-/// Publish events `n = 1..=count`; returns their event ids in order.
-fn publish_n(api: &Api, count: usize) -> Vec<String> {
-    (1..=count)
-        .map(|i| {
-            let r = api.post(
-                "/api/events",
-                json!({"type": "job.created", "data": {"n": i}}),
-            );
-            r.expect_status(202);
-            r.str("id").to_string()
-        })
-        .collect()
-}
-
-/// The `data.object.n` of each request received on `path`, in arrival order.
-fn sequence(rx: &TestReceiver, path: &str) -> Vec<u64> {
-    rx.received_on(path)
-        .iter()
-        .map(|r| r.json()["data"]["object"]["n"].as_u64().unwrap())
-        .collect()
-}
-
-fn all_deliveries(api: &Api, wh: &str, filter: &str) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let r = api.get(&format!(
-            "/api/webhooks/{wh}/deliveries?limit=250{filter}{cursor}"
-        ));
-        r.expect_status(200);
-        out.extend(r.json["data"].as_array().cloned().unwrap_or_default());
-        match r.json["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&cursor={c}"),
-            None => return out,
-        }
-    }
+    job_daemon(rx).config_extra(extra).start()
 }
 
 fn wall_ms() -> u64 {
@@ -84,8 +38,8 @@ fn breaker_open_state_and_probe_time_survive_kill9_then_the_probe_closes_it() {
     );
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let wh = webhook(&api, &rx.url("/flaky"), json!({}));
-    publish_n(&api, 3);
+    let wh = job_webhook(&api, &rx.url("/flaky"), json!({}));
+    publish_jobs(&api, 3);
 
     // Three failed attempts in a row: failing, breaker open for 6 s.
     assert!(
@@ -210,20 +164,20 @@ fn ordered_head_out_of_retries_is_failed_and_the_queue_moves_on_in_order() {
     let d = daemon_for(&rx, "[delivery]\nretry_schedule_secs = [30, 30]\n");
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let wh = webhook(
+    let wh = job_webhook(
         &api,
         &rx.url("/ordered"),
         json!({"ordered": true, "retry_schedule_secs": [0.2]}),
     );
-    let events = publish_n(&api, 6);
+    let events = publish_jobs(&api, 6);
 
     assert!(
         rx.wait_for_on("/ordered", 7, Duration::from_secs(15)),
         "got {:?}",
-        sequence(&rx, "/ordered")
+        job_sequence(&rx, "/ordered")
     );
     std::thread::sleep(Duration::from_millis(800));
-    let seq = sequence(&rx, "/ordered");
+    let seq = job_sequence(&rx, "/ordered");
     assert_eq!(
         seq,
         vec![1, 2, 3, 3, 4, 5, 6],
@@ -270,8 +224,8 @@ fn a_backlog_ten_times_the_memory_cap_is_delivered_completely_after_the_receiver
     );
     let (_, key) = create_tenant(&d, "Acme");
     let api = Api::with_key(&d, &key);
-    let wh = webhook(&api, &url, json!({}));
-    let events = publish_n(&api, 1000);
+    let wh = job_webhook(&api, &url, json!({}));
+    let events = publish_jobs(&api, 1000);
     assert_eq!(events.iter().collect::<HashSet<_>>().len(), 1000);
     // While down: the webhook fails and its breaker opens; nothing is lost.
     assert!(
