@@ -158,7 +158,7 @@ struct MemoryBudget {
 
 impl MemoryBudget {
     /// A quarter of the budget is block cache, a quarter the `data` memtable, a sixteenth the
-    /// schedule's, and the cold keyspaces 1 MiB at most each. While a sealed memtable is
+    /// schedule's, and the eleven cold keyspaces 512 KiB at most each. While a sealed memtable is
     /// being flushed a second one fills, so the usual peak is cache + 2 × memtables ≈ 0.85 ×
     /// the budget. (fjall lets up to four sealed memtables queue per keyspace before it
     /// stalls writers; that happens only when the disk cannot keep up.)
@@ -173,7 +173,7 @@ impl MemoryBudget {
             cache_bytes: total / 4,
             data_memtable_bytes: total / 4,
             schedule_memtable_bytes: (total / 16).max(256 * 1024),
-            cold_memtable_bytes: (total / 64).clamp(64 * 1024, 1024 * 1024),
+            cold_memtable_bytes: (total / 128).clamp(64 * 1024, 512 * 1024),
         }
     }
 }
@@ -394,7 +394,7 @@ mod tests {
         // Usual peak: one active and one flushing memtable per hot keyspace.
         let usual = b.cache_bytes
             + 2 * (b.data_memtable_bytes + b.schedule_memtable_bytes)
-            + 12 * b.cold_memtable_bytes;
+            + 11 * b.cold_memtable_bytes;
         assert!(usual <= 64 * 1024 * 1024, "{usual}");
     }
 }
