@@ -2,34 +2,47 @@
 //! the memory caps (`delivery.max_loaded_deliveries` in all, [`PER_LANE_CAP`] per lane),
 //! refills up to the horizon, and rescans when a hint was lost or an entry had no room.
 
-use super::{Scheduler, Timer, HORIZON_MS, PER_LANE_CAP, REFILL_BATCH};
+use super::{
+    Scheduler, Timer, HORIZON_MS, MAX_SKIPPED_PER_REFILL, PER_LANE_CAP, REFILL_BATCH,
+    REFILL_PAUSE_MS,
+};
 use crate::delivery::{attempt, delay_until};
 use crate::model::now_ms;
 use crate::store::DueEntry;
+
+/// What [`Scheduler::load`] did with an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Loaded {
+    /// In memory now (or already), or closed because its webhook is gone.
+    Yes,
+    /// Left on disk: its lane is full (the lane reports when it has drained).
+    LaneFull,
+    /// Left on disk: the scheduler's memory cap is reached.
+    MemoryFull,
+}
 
 impl Scheduler {
     pub(super) fn cap(&self) -> usize {
         self.ctx.config.delivery.max_loaded_deliveries
     }
 
-    /// Put one schedule entry in memory (wheel or parked). `false` only when memory is
-    /// full; an entry of a full lane is left on disk (the lane reports when it has drained
-    /// enough to read it again) and counts as handled.
-    pub(super) fn load(&mut self, e: DueEntry, now: u64) -> bool {
+    /// Put one schedule entry in memory (wheel or parked). An entry of a full lane is
+    /// left on disk (the lane reports when it has drained enough to read it again).
+    pub(super) fn load(&mut self, e: DueEntry, now: u64) -> Loaded {
         if self.known.contains(&e.delivery_id) {
-            return true;
+            return Loaded::Yes;
         }
         if self.known.len() >= self.cap() {
             self.blocked_full = true;
-            return false;
+            return Loaded::MemoryFull;
         }
         let Some(lane) = self.lane_mut(&e.webhook_id) else {
             // The webhook is gone: close the delivery without an attempt.
             self.close_orphan(e);
-            return true;
+            return Loaded::Yes;
         };
         if !lane.admit(&e.delivery_id, PER_LANE_CAP) {
-            return true;
+            return Loaded::LaneFull;
         }
         let due_now = e.due_ms <= now;
         if due_now {
@@ -42,7 +55,7 @@ impl Scheduler {
             let delay = delay_until(e.due_ms, now);
             self.wheel.insert(Timer::Due(e), delay);
         }
-        true
+        Loaded::Yes
     }
 
     fn close_orphan(&mut self, e: DueEntry) {
@@ -58,10 +71,14 @@ impl Scheduler {
     }
 
     /// Read the schedule from the cursor up to now + horizon, as far as there is room;
-    /// then set a timer for the next entry beyond.
+    /// then set a timer for the next entry beyond. A refill that has skipped
+    /// [`MAX_SKIPPED_PER_REFILL`] entries of full lanes stops there and goes on from its
+    /// cursor a moment later, so attempts start (and the scheduler answers its messages)
+    /// while a large backlog is still being read.
     pub(super) fn refill(&mut self) {
         let now = now_ms();
         let until = now.saturating_add(HORIZON_MS);
+        let mut skipped = 0usize;
         'outer: loop {
             let batch = match self
                 .ctx
@@ -77,13 +94,19 @@ impl Scheduler {
             let n = batch.len();
             for e in batch {
                 let cursor = e.clone();
-                if !self.load(e, now) {
-                    break 'outer;
+                match self.load(e, now) {
+                    Loaded::Yes => {}
+                    Loaded::LaneFull => skipped += 1,
+                    Loaded::MemoryFull => break 'outer,
                 }
                 self.cursor = Some(cursor);
             }
             if n < REFILL_BATCH {
                 break;
+            }
+            if skipped >= MAX_SKIPPED_PER_REFILL {
+                self.set_refill(now.saturating_add(REFILL_PAUSE_MS), now);
+                return;
             }
         }
         // Wake again for the first entry beyond what was read (none: sleep until told).
@@ -128,7 +151,7 @@ impl Scheduler {
     pub(super) fn accept_new(&mut self, entries: Vec<DueEntry>) {
         let now = now_ms();
         for e in entries {
-            if !self.load(e, now) {
+            if self.load(e, now) == Loaded::MemoryFull {
                 self.rescan_when_room = true;
             }
         }

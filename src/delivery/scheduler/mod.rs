@@ -37,6 +37,13 @@ pub(crate) const HORIZON_MS: u64 = 30_000;
 const PER_LANE_CAP: usize = 5_000;
 /// Entries read from the schedule per refill step.
 const REFILL_BATCH: usize = 1_024;
+/// A refill stops after reading this many entries it could not load because their lane
+/// was full, and continues from there a moment later ([`REFILL_PAUSE_MS`]). Without the
+/// bound one refill reads every entry due within the horizon — with a backlog of a million
+/// due at once, all of them — before the first attempt is made.
+const MAX_SKIPPED_PER_REFILL: usize = 4 * REFILL_BATCH;
+/// How long a refill stopped by [`MAX_SKIPPED_PER_REFILL`] waits before it goes on.
+const REFILL_PAUSE_MS: u64 = 20;
 
 /// Messages to the scheduler.
 pub(crate) enum Msg {
@@ -183,7 +190,7 @@ impl Scheduler {
                     }
                     None => {
                         self.known.remove(&e.delivery_id);
-                        self.load(e, now_ms());
+                        let _ = self.load(e, now_ms());
                     }
                 }
             }
