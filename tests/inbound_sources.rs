@@ -87,6 +87,16 @@ fn ingest(d: &TestDaemon, source_id: &str, body: &[u8], headers: &[(&str, &str)]
     )
 }
 
+/// `POST /ingest/{source_id}` with `body` signed as the AccuLynx source expects.
+fn ingest_acculynx(d: &TestDaemon, source_id: &str, body: &[u8]) -> Resp {
+    ingest(
+        d,
+        source_id,
+        body,
+        &[("X-Signature", &acculynx_signature(body))],
+    )
+}
+
 fn request_log(api: &Api, source_id: &str) -> Vec<Value> {
     let r = api.get(&format!("/api/sources/{source_id}/requests"));
     r.expect_status(200);
@@ -252,12 +262,7 @@ fn wrong_or_missing_signatures_are_401_logged_with_their_reason_and_never_delive
     assert!(rest.json["next_cursor"].is_null());
 
     // With the right secret it goes through.
-    let r = ingest(
-        &d,
-        &source_id,
-        &body,
-        &[("X-Signature", &acculynx_signature(&body))],
-    );
+    let r = ingest_acculynx(&d, &source_id, &body);
     r.expect_status(202);
     assert!(rx.wait_for(1, Duration::from_secs(15)));
 }
@@ -269,21 +274,11 @@ fn a_replayed_event_id_is_acknowledged_but_not_delivered_twice() {
     new_webhook(&api, &rx.url("/roofing"), json!(["acculynx.*"]), json!({}));
     let source_id = acculynx_source(&api).str("id").to_string();
     let body = acculynx_body("0b9a3c3e-1111-4222-8333-444455556666", "Approved");
-    let first = ingest(
-        &d,
-        &source_id,
-        &body,
-        &[("X-Signature", &acculynx_signature(&body))],
-    );
+    let first = ingest_acculynx(&d, &source_id, &body);
     first.expect_status(202);
     // A redelivery by the sender, even with another body, carries the same eventId.
     let again = acculynx_body("0b9a3c3e-1111-4222-8333-444455556666", "Approved again");
-    let second = ingest(
-        &d,
-        &source_id,
-        &again,
-        &[("X-Signature", &acculynx_signature(&again))],
-    );
+    let second = ingest_acculynx(&d, &source_id, &again);
     second.expect_status(200);
     assert_eq!(second.str("id"), first.str("id"));
     assert_eq!(second.json["duplicate"], true);
@@ -314,33 +309,18 @@ fn a_body_without_its_type_is_422_naming_the_pointer() {
     // The schema table of the AccuLynx document spells the field `topicNamee` in its
     // example: a source configured for `/topicName` refuses it and says where it looked.
     let body = br#"{"topicNamee":"job-milestone-changed","eventId":"x-1"}"#;
-    let r = ingest(
-        &d,
-        &source_id,
-        body,
-        &[("X-Signature", &acculynx_signature(body))],
-    );
+    let r = ingest_acculynx(&d, &source_id, body);
     r.expect_status(422);
     assert_eq!(r.error_code(), Some("missing_event_type"));
     assert_eq!(r.json["error"]["field"], "/topicName");
 
     let body = br#"{"topicName":42}"#;
-    let r = ingest(
-        &d,
-        &source_id,
-        body,
-        &[("X-Signature", &acculynx_signature(body))],
-    );
+    let r = ingest_acculynx(&d, &source_id, body);
     r.expect_status(422);
     assert_eq!(r.json["error"]["field"], "/topicName");
 
     let body = b"not json";
-    let r = ingest(
-        &d,
-        &source_id,
-        body,
-        &[("X-Signature", &acculynx_signature(body))],
-    );
+    let r = ingest_acculynx(&d, &source_id, body);
     r.expect_status(400);
     assert_eq!(r.error_code(), Some("invalid_json"));
 
@@ -736,12 +716,7 @@ fn body_size_and_the_tenants_ingest_rate_limit_apply_to_inbound_requests() {
     let mut retry_after = None;
     for i in 0..4 {
         let body = acculynx_body(&format!("rate-{i}"), "Approved");
-        let r = ingest(
-            &d,
-            &source_id,
-            &body,
-            &[("X-Signature", &acculynx_signature(&body))],
-        );
+        let r = ingest_acculynx(&d, &source_id, &body);
         if r.status == 429 {
             retry_after = r.header("retry-after").map(str::to_string);
         }
@@ -769,12 +744,7 @@ fn kill9_right_after_a_202_loses_no_inbound_event() {
     let mut accepted = Vec::new();
     for i in 0..20 {
         let body = acculynx_body(&format!("crash-{i}"), "Approved");
-        let r = ingest(
-            &d,
-            &source_id,
-            &body,
-            &[("X-Signature", &acculynx_signature(&body))],
-        );
+        let r = ingest_acculynx(&d, &source_id, &body);
         r.expect_status(202);
         accepted.push((body, r.str("id").to_string()));
     }
@@ -786,12 +756,7 @@ fn kill9_right_after_a_202_loses_no_inbound_event() {
     }
     // The dedup records survived with their events: a redelivery is still a duplicate.
     let (body, first_id) = &accepted[19];
-    let r = ingest(
-        &d,
-        &source_id,
-        body,
-        &[("X-Signature", &acculynx_signature(body))],
-    );
+    let r = ingest_acculynx(&d, &source_id, body);
     r.expect_status(200);
     assert_eq!(r.str("id"), first_id);
     // The log entries answered with 202 are there too.
@@ -880,13 +845,7 @@ fn hookd_listen_reports_a_real_delivery_valid_and_a_tampered_body_invalid() {
     }
     let source_id = acculynx_source(&api).str("id").to_string();
     let body = acculynx_body("listen-1", "Approved");
-    ingest(
-        &d,
-        &source_id,
-        &body,
-        &[("X-Signature", &acculynx_signature(&body))],
-    )
-    .expect_status(202);
+    ingest_acculynx(&d, &source_id, &body).expect_status(202);
 
     let valid = read_until(&lines, "signatures:");
     assert!(
