@@ -152,11 +152,7 @@ impl Store {
                 n += 1;
             }
         }
-        if n > 0 {
-            self.commit(batch)?;
-            self.request_commit();
-        }
-        Ok(n)
+        self.commit_removals(batch, n)
     }
 }
 

@@ -287,6 +287,21 @@ impl Store {
         Ok(self.db.batch())
     }
 
+    /// Commit a batch of `n` housekeeping removals (none: nothing to do) and have it made
+    /// durable with the next group commit, without waiting: a removal lost in a crash is
+    /// made again by the next sweep. Answers `n`.
+    fn commit_removals(
+        &self,
+        batch: fjall::OwnedWriteBatch,
+        n: usize,
+    ) -> Result<usize, StoreError> {
+        if n > 0 {
+            self.commit(batch)?;
+            self.request_commit();
+        }
+        Ok(n)
+    }
+
     /// Commit a batch; a failure poisons the store (see `commit.rs`).
     fn commit(&self, batch: fjall::OwnedWriteBatch) -> Result<(), StoreError> {
         batch.commit().map_err(|e| self.committer.poison(e))

@@ -229,11 +229,7 @@ impl Store {
             batch.remove(&self.t.stats, item.key()?);
             n += 1;
         }
-        if n > 0 {
-            self.commit(batch)?;
-            self.request_commit();
-        }
-        Ok(n)
+        self.commit_removals(batch, n)
     }
 }
 
