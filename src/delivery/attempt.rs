@@ -559,7 +559,9 @@ mod tests {
             1,
             "one open delivery, one schedule entry"
         );
-        let entry = store.due_entries(None, u64::MAX, 10).unwrap();
+        let entry = store
+            .due_entries(&stored.webhook_id, None, u64::MAX, 10)
+            .unwrap();
         assert_eq!(entry[0].due_ms, asked, "the retry keeps the time asked for");
         assert_eq!(stored.next_attempt_at, Some(asked));
         assert_eq!(stored.status, DeliveryStatus::Retrying);

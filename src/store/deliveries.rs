@@ -7,8 +7,8 @@ use super::{Store, StoreError};
 use crate::model::{Delivery, DeliveryStatus};
 
 /// One schedule entry: this delivery (of this webhook) is owed an attempt at `due_ms`.
-/// The value of the entry is the webhook id, so the scheduler can place an entry without
-/// decoding the delivery.
+/// Everything is in the key, so the scheduler places an entry without decoding the
+/// delivery.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DueEntry {
     pub due_ms: u64,
@@ -16,12 +16,12 @@ pub struct DueEntry {
     pub webhook_id: String,
 }
 
-fn parse_entry(key: &[u8], value: &[u8]) -> Option<DueEntry> {
-    let (due_ms, delivery_id) = keys::parse_schedule(key)?;
+fn parse_entry(key: &[u8]) -> Option<DueEntry> {
+    let (webhook_id, due_ms, delivery_id) = keys::parse_schedule(key)?;
     Some(DueEntry {
         due_ms,
         delivery_id,
-        webhook_id: String::from_utf8(value.to_vec()).ok()?,
+        webhook_id,
     })
 }
 
@@ -36,15 +36,11 @@ pub(super) fn stage_delivery(
 ) {
     if let Some(old) = old_due {
         if Some(old) != d.next_attempt_at {
-            batch.remove(&t.schedule, keys::schedule(old, &d.id));
+            batch.remove(&t.schedule, keys::schedule(&d.webhook_id, old, &d.id));
         }
     }
     if let Some(due) = d.next_attempt_at {
-        batch.insert(
-            &t.schedule,
-            keys::schedule(due, &d.id),
-            d.webhook_id.as_bytes(),
-        );
+        batch.insert(&t.schedule, keys::schedule(&d.webhook_id, due, &d.id), []);
     }
     batch.insert(&t.data, keys::one(DELIVERY, &d.id), encode(d));
 }
@@ -231,43 +227,63 @@ impl Store {
         Ok(None)
     }
 
-    /// Up to `limit` schedule entries due at or before `until_ms` and strictly after
-    /// `after` (to resume a scan), in due order.
+    /// Up to `limit` of `webhook_id`'s schedule entries due at or before `until_ms` and
+    /// strictly after `after` (a lane's cursor: due time and delivery id; an empty id means
+    /// "before everything due at that time"), in due order.
     pub fn due_entries(
         &self,
-        after: Option<&DueEntry>,
+        webhook_id: &str,
+        after: Option<(u64, &str)>,
         until_ms: u64,
         limit: usize,
     ) -> Result<Vec<DueEntry>, StoreError> {
         let start = match after {
-            Some(e) => {
-                let mut k = keys::schedule(e.due_ms, &e.delivery_id);
+            Some((due, id)) => {
+                let mut k = keys::schedule(webhook_id, due, id);
                 k.push(0);
                 k
             }
-            None => vec![SCHEDULE],
+            None => keys::schedule_start(webhook_id),
         };
         let end = match until_ms.checked_add(1) {
-            Some(u) => keys::schedule_at(u),
-            None => vec![SCHEDULE + 1],
+            Some(u) => keys::schedule_at(webhook_id, u),
+            None => keys::schedule_end(webhook_id),
         };
         let mut out = Vec::new();
         for item in self.t.schedule.range(start..end).take(limit) {
-            let (k, v) = item.into_inner()?;
-            if let Some(e) = parse_entry(&k, &v) {
+            if let Some(e) = parse_entry(&item.key()?) {
                 out.push(e);
             }
         }
         Ok(out)
     }
 
+    /// Every webhook with at least one schedule entry: one seek per webhook, jumping over
+    /// each one's range, never reading its entries.
+    pub fn scheduled_webhooks(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = vec![SCHEDULE];
+        loop {
+            let Some(item) = self.t.schedule.range(start..vec![SCHEDULE + 1]).next() else {
+                break;
+            };
+            let Some((webhook_id, _, _)) = keys::parse_schedule(&item.key()?) else {
+                break;
+            };
+            start = keys::schedule_end(&webhook_id);
+            out.push(webhook_id);
+        }
+        Ok(out)
+    }
+
     /// Schedule entries due after `after_ms`: retries waiting for their time.
     pub fn scheduled_after(&self, after_ms: u64) -> usize {
-        let start = match after_ms.checked_add(1) {
-            Some(a) => keys::schedule_at(a),
-            None => vec![SCHEDULE + 1],
-        };
-        self.t.schedule.range(start..vec![SCHEDULE + 1]).count()
+        self.t
+            .schedule
+            .prefix([SCHEDULE])
+            .filter_map(|item| item.key().ok())
+            .filter(|k| keys::parse_schedule(k).is_some_and(|(_, due, _)| due > after_ms))
+            .count()
     }
 
     /// How many deliveries are owed an attempt.

@@ -210,7 +210,7 @@ impl Store {
             let key = item.key()?;
             if let Some(d) = self.get_delivery(&keys::second(&key))? {
                 if let Some(due) = d.next_attempt_at {
-                    batch.remove(&self.t.schedule, keys::schedule(due, &d.id));
+                    batch.remove(&self.t.schedule, keys::schedule(&d.webhook_id, due, &d.id));
                 }
                 batch.remove(
                     &self.t.data,

@@ -11,7 +11,7 @@
 //! | `D` | dlv_id | Delivery |
 //! | `W` | wh_id / dlv_id | () — a webhook's log in time order |
 //! | `V` | evt_id / dlv_id | () — an event's deliveries |
-//! | `S` | due ms (u64 BE) ++ dlv_id | wh_id — what is owed an attempt, by due time (in `schedule`) |
+//! | `S` | wh_id / due ms (u64 BE) ++ dlv_id | () — what is owed an attempt, per webhook by due time (in `schedule`) |
 
 pub const EVENT: u8 = b'E';
 pub const TENANT_EVENT: u8 = b'T';
@@ -63,28 +63,49 @@ pub fn first(key: &[u8]) -> String {
     String::from_utf8_lossy(key.get(1..).unwrap_or_default()).into_owned()
 }
 
-/// `S ++ due ++ dlv_id`.
-pub fn schedule(due_ms: u64, delivery_id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9 + delivery_id.len());
-    k.push(SCHEDULE);
-    k.extend_from_slice(&due_ms.to_be_bytes());
+/// `S ++ wh_id / due ++ dlv_id`: one webhook's entries are one range, in due order, so a
+/// lane reads its own work from its own cursor and never passes another webhook's.
+pub fn schedule(webhook_id: &str, due_ms: u64, delivery_id: &str) -> Vec<u8> {
+    let mut k = schedule_at(webhook_id, due_ms);
     k.extend_from_slice(delivery_id.as_bytes());
     k
 }
 
-/// `S ++ due`: where entries due at `due_ms` begin.
-pub fn schedule_at(due_ms: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9);
-    k.push(SCHEDULE);
+/// `S ++ wh_id / due`: where a webhook's entries due at `due_ms` begin.
+pub fn schedule_at(webhook_id: &str, due_ms: u64) -> Vec<u8> {
+    let mut k = schedule_start(webhook_id);
     k.extend_from_slice(&due_ms.to_be_bytes());
     k
 }
 
-/// (due, delivery id) of a schedule key.
-pub fn parse_schedule(key: &[u8]) -> Option<(u64, String)> {
+/// `S ++ wh_id /`: where a webhook's schedule begins.
+pub fn schedule_start(webhook_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(10 + webhook_id.len() + 32);
+    k.push(SCHEDULE);
+    k.extend_from_slice(webhook_id.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The exclusive end of a webhook's schedule: `S ++ wh_id ++ 0x01`. (Not `prefix_end`: the
+/// byte after the separator is the due time's first byte, which may be 0xff.) Ids hold no
+/// control bytes, so this is also below every longer id that starts with `wh_id`.
+pub fn schedule_end(webhook_id: &str) -> Vec<u8> {
+    let mut k = schedule_start(webhook_id);
+    if let Some(last) = k.last_mut() {
+        *last = 1;
+    }
+    k
+}
+
+/// (webhook id, due, delivery id) of a schedule key.
+pub fn parse_schedule(key: &[u8]) -> Option<(String, u64, String)> {
     let rest = key.strip_prefix(&[SCHEDULE])?;
-    let (due, id) = rest.split_at_checked(8)?;
+    let sep = rest.iter().position(|b| *b == 0)?;
+    let (wh, rest) = rest.split_at(sep);
+    let (due, id) = rest.get(1..)?.split_at_checked(8)?;
     Some((
+        String::from_utf8(wh.to_vec()).ok()?,
         u64::from_be_bytes(due.try_into().ok()?),
         String::from_utf8(id.to_vec()).ok()?,
     ))
@@ -95,12 +116,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schedule_keys_sort_by_due_time_and_round_trip() {
-        let a = schedule(5, "dlv_b");
-        let b = schedule(6, "dlv_a");
+    fn schedule_keys_group_by_webhook_sort_by_due_time_and_round_trip() {
+        let a = schedule("wh_1", 5, "dlv_b");
+        let b = schedule("wh_1", 6, "dlv_a");
         assert!(a < b);
-        assert!(schedule_at(6) <= b && b < schedule_at(7));
-        assert_eq!(parse_schedule(&a), Some((5, "dlv_b".to_string())));
+        assert!(schedule_at("wh_1", 6) <= b && b < schedule_at("wh_1", 7));
+        assert_eq!(
+            parse_schedule(&a),
+            Some(("wh_1".to_string(), 5, "dlv_b".to_string()))
+        );
+        let late = schedule("wh_1", u64::MAX, "dlv_c");
+        assert!(schedule_start("wh_1") < late && late < schedule_end("wh_1"));
+        // A webhook whose id extends another's sorts after the whole shorter range.
+        let other = schedule("wh_12", 0, "dlv_d");
+        assert!(schedule_end("wh_1") <= other);
         assert_eq!(second(&two(WEBHOOK_DELIVERY, "wh_1", "dlv_2")), "dlv_2");
         assert_eq!(first(&one(EVENT, "evt_1")), "evt_1");
     }

@@ -87,6 +87,64 @@ impl Lane {
         true
     }
 
+    /// How many more deliveries the lane takes into memory before it holds `cap`.
+    pub(crate) fn room(&self, cap: usize) -> usize {
+        cap.saturating_sub(self.queue.loaded)
+    }
+
+    /// Entries were left on disk (no room in the lane or in memory): read on later.
+    pub(crate) fn left_on_disk(&mut self) {
+        self.queue.skipped = true;
+    }
+
+    /// Where the next read of this webhook's schedule starts (strictly after it).
+    pub(crate) fn cursor(&self) -> Option<(u64, &str)> {
+        self.queue
+            .cursor
+            .as_ref()
+            .map(|(due, id)| (*due, id.as_str()))
+    }
+
+    /// The schedule has been read up to and including this entry.
+    pub(crate) fn advance_cursor(&mut self, due_ms: u64, delivery_id: String) {
+        self.queue.cursor = Some((due_ms, delivery_id));
+    }
+
+    /// An entry due at `due_ms` was left on disk and may lie before the cursor: move the
+    /// cursor back before everything due then (what is loaded between is skipped when
+    /// read again, as known).
+    pub(crate) fn rewind_cursor(&mut self, due_ms: u64) {
+        if self
+            .queue
+            .cursor
+            .as_ref()
+            .is_some_and(|(due, _)| *due >= due_ms)
+        {
+            self.queue.cursor = Some((due_ms, String::new()));
+        }
+    }
+
+    /// Read this webhook's schedule from its start again (e.g. re-enabled: what was closed
+    /// in memory is read again from disk).
+    pub(crate) fn reset_cursor(&mut self) {
+        self.queue.cursor = None;
+    }
+
+    /// The lane wants its schedule read again at `at`: `true` if no earlier refill is set
+    /// (set one).
+    pub(crate) fn refill_at(&mut self, at: u64) -> bool {
+        if self.queue.refill_at.is_none_or(|r| r > at) {
+            self.queue.refill_at = Some(at);
+            return true;
+        }
+        false
+    }
+
+    /// The lane's refill timer fired.
+    pub(crate) fn refill_fired(&mut self) {
+        self.queue.refill_at = None;
+    }
+
     /// A delivery whose time has come waits here for a slot.
     pub(crate) fn park(&mut self, due_ms: u64, delivery_id: String) {
         self.queue.parked.insert((due_ms, delivery_id));
@@ -183,9 +241,13 @@ impl Lane {
         self.health.record(done, disabled, now, cfg)
     }
 
-    /// Nothing in memory and nothing in flight: the lane can be dropped.
+    /// Nothing in memory, nothing in flight, nothing left on disk: the lane can be dropped
+    /// (a later one starts reading the webhook's schedule from its start).
     pub(crate) fn is_idle(&self) -> bool {
-        self.queue.loaded == 0 && self.queue.in_flight == 0 && self.queue.parked.is_empty()
+        self.queue.loaded == 0
+            && self.queue.in_flight == 0
+            && self.queue.parked.is_empty()
+            && !self.queue.skipped
     }
 }
 

@@ -17,8 +17,14 @@ pub(super) struct Queue {
     /// Deliveries of this lane held in memory (parked, in the timer wheel or in flight).
     pub(super) loaded: usize,
     pub(super) in_flight: u32,
-    /// Entries were left on disk because the lane was full: rescan when it drains.
+    /// Entries were left on disk because the lane was full: read on when it drains.
     pub(super) skipped: bool,
+    /// How far this webhook's schedule has been read: (due ms, delivery id) of the last
+    /// entry read. Every open entry up to it is in memory or was handled; `None`: read from
+    /// the start of the webhook's range.
+    pub(super) cursor: Option<(u64, String)>,
+    /// A refill of this lane is set in the timer wheel for this time.
+    pub(super) refill_at: Option<u64>,
     /// A lane wake-up is set in the timer wheel for this time.
     pub(super) wake_at: Option<u64>,
     /// Ordered lanes: the delivery that must go next, with its due time.
@@ -47,6 +53,8 @@ impl Queue {
             loaded: 0,
             in_flight: 0,
             skipped: false,
+            cursor: None,
+            refill_at: None,
             wake_at: None,
             head: None,
             watermark: None,

@@ -1,11 +1,12 @@
 //! The scheduler: one task that owns what is attempted when.
 //!
-//! * The durable truth is the store's schedule (due time → delivery). The scheduler keeps
-//!   in memory only what is due within [`HORIZON_MS`], at most
+//! * The durable truth is the store's schedule (per webhook, due time → delivery). The
+//!   scheduler keeps in memory only what is due within [`HORIZON_MS`], at most
 //!   `delivery.max_loaded_deliveries` of it, in a hierarchical timer wheel (tokio-util's
-//!   `DelayQueue`); a cursor remembers how far the schedule has been read, so a refill
-//!   never rereads what is loaded. A backlog of millions costs memory in proportion to
-//!   what is loaded, not to the backlog. All of that is in [`loading`].
+//!   `DelayQueue`); each lane's cursor remembers how far its webhook's schedule has been
+//!   read, so a refill never rereads what is loaded nor passes other webhooks' entries. A
+//!   backlog of millions costs memory and reading time in proportion to what is loaded,
+//!   not to the backlog. All of that is in [`loading`].
 //! * When an entry's time comes it is parked in its webhook's [`Lane`]; lanes with parked
 //!   work are run round-robin, and each lane decides (rate, concurrency, order, breaker).
 //!   Attempts run as tasks, bounded by `delivery.workers`; each records itself (durable
@@ -37,13 +38,9 @@ pub(crate) const HORIZON_MS: u64 = 30_000;
 const PER_LANE_CAP: usize = 5_000;
 /// Entries read from the schedule per refill step.
 const REFILL_BATCH: usize = 1_024;
-/// A refill stops after reading this many entries it could not load because their lane
-/// was full, and continues from there a moment later ([`REFILL_PAUSE_MS`]). Without the
-/// bound one refill reads every entry due within the horizon — with a backlog of a million
-/// due at once, all of them — before the first attempt is made.
-const MAX_SKIPPED_PER_REFILL: usize = 4 * REFILL_BATCH;
-/// How long a refill stopped by [`MAX_SKIPPED_PER_REFILL`] waits before it goes on.
-const REFILL_PAUSE_MS: u64 = 20;
+/// How long after a lost hint (or a re-enabled webhook) the schedule is read again, so a
+/// burst of them costs one read.
+const RESCAN_DELAY_MS: u64 = 200;
 
 /// Messages to the scheduler.
 pub(crate) enum Msg {
@@ -61,7 +58,10 @@ pub(crate) enum Msg {
 enum Timer {
     Due(DueEntry),
     LaneWake(String),
-    Refill,
+    /// Read this webhook's schedule on from its lane's cursor.
+    RefillLane(String),
+    /// Read every webhook's schedule on from its lane's cursor.
+    RefillAll,
 }
 
 pub(crate) struct Scheduler {
@@ -76,16 +76,11 @@ pub(crate) struct Scheduler {
     runnable: VecDeque<String>,
     in_runnable: HashSet<String>,
     in_flight: usize,
-    /// The last schedule entry read; everything before it that is open is in memory.
-    cursor: Option<DueEntry>,
-    /// A refill timer is set for this time.
-    refill_at: Option<(u64, delay_queue::Key)>,
-    /// A refill stopped because memory was full: continue (from the cursor) once
-    /// completions have freed a tenth of it.
+    /// A refill of every webhook's schedule is set for this time.
+    refill_all_at: Option<(u64, delay_queue::Key)>,
+    /// A refill stopped because memory was full: every lane reads on (from its cursor)
+    /// once completions have freed a tenth of it.
     blocked_full: bool,
-    /// A new-work hint could not be loaded for lack of room: its entry may lie before the
-    /// cursor, so the refill that follows must start from the beginning.
-    rescan_when_room: bool,
     stop: Option<oneshot::Sender<()>>,
     /// Publishes the daemon's operational events.
     publisher: Publisher,
@@ -112,10 +107,8 @@ impl Scheduler {
             runnable: VecDeque::new(),
             in_runnable: HashSet::new(),
             in_flight: 0,
-            cursor: None,
-            refill_at: None,
+            refill_all_at: None,
             blocked_full: false,
-            rescan_when_room: false,
             stop: None,
             publisher,
             rescan,
@@ -125,7 +118,7 @@ impl Scheduler {
     /// Run until stopped. Recovery is the first refill: every open delivery in the
     /// schedule, including those in flight at a crash, is found again (at-least-once).
     pub(crate) async fn run(mut self) {
-        self.refill();
+        self.refill_all();
         self.pump();
         loop {
             tokio::select! {
@@ -200,9 +193,15 @@ impl Scheduler {
                 }
                 self.mark_runnable(&id);
             }
-            Timer::Refill => {
-                self.refill_at = None;
-                self.refill();
+            Timer::RefillLane(id) => {
+                if let Some(lane) = self.lanes.get_mut(&id) {
+                    lane.refill_fired();
+                }
+                self.refill_lane(&id);
+            }
+            Timer::RefillAll => {
+                self.refill_all_at = None;
+                self.refill_all();
             }
         }
     }
@@ -218,7 +217,10 @@ impl Scheduler {
                     && wh.status != WebhookStatus::Disabled;
                 lane.refresh(Arc::new(wh));
                 if enabled_again {
-                    self.rescan_soon();
+                    // What was closed in memory while disabled is read again from disk.
+                    lane.reset_cursor();
+                    let now = now_ms();
+                    self.set_lane_refill(id, now.saturating_add(RESCAN_DELAY_MS), now);
                 }
             }
             None => lane.mark_deleted(),
