@@ -231,6 +231,16 @@ impl Engine {
     /// 250 ms and otherwise answers with the previous count.
     pub async fn refresh_gauges(&self) {
         self.compute_webhook_gauges();
+        let s = self.inner.store.engine_stats();
+        crate::ops::metrics::set_storage(&[
+            ("write_buffer_bytes", s.write_buffer_bytes as f64),
+            ("sealed_memtables", s.sealed_memtables as f64),
+            ("outstanding_flushes", s.outstanding_flushes as f64),
+            ("journals", s.journals as f64),
+            ("cache_bytes", s.cache_bytes as f64),
+            ("l0_tables", s.l0_tables as f64),
+            ("tables", s.tables as f64),
+        ]);
         if let Some(count) = self.start_schedule_count() {
             let _ = tokio::time::timeout(Duration::from_millis(250), count).await;
         }

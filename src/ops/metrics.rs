@@ -43,6 +43,8 @@ pub const BREAKERS_OPEN: &str = "hookd_breakers_open";
 pub const RATE_LIMITED: &str = "hookd_rate_limited_total";
 /// Counter, label `status_class` = `1xx` … `5xx`: API responses by status class.
 pub const HTTP_REQUESTS: &str = "hookd_http_requests_total";
+/// Storage engine gauges, by `what` (see [`set_storage`]).
+pub const STORAGE: &str = "hookd_storage";
 
 /// Upper bounds (seconds) of the latency histogram buckets: 1 ms … 60 s.
 ///
@@ -169,6 +171,19 @@ fn describe_all() {
         "Events refused (ingest) or attempts deferred (delivery) by a rate limit."
     );
     describe_counter!(HTTP_REQUESTS, Unit::Count, "API responses by status class.");
+    describe_gauge!(
+        STORAGE,
+        "The storage engine, by `what`: write_buffer_bytes (memtables, active and sealed), \
+         sealed_memtables and l0_tables (of the hot keyspaces), outstanding_flushes, journals, \
+         cache_bytes (block cache in use), tables."
+    );
+}
+
+/// The storage engine's state at this scrape, as (`what`, value) pairs.
+pub fn set_storage(values: &[(&'static str, f64)]) {
+    for (what, v) in values {
+        metrics::gauge!(STORAGE, "what" => *what).set(*v);
+    }
 }
 
 /// Create every series (every label value too) at zero.

@@ -11,6 +11,9 @@
 //! sync instead of each costing their own. An idle store pays nothing: a writer arriving
 //! after a quiet spell is synced at once.
 //!
+//! It is also the one place that rotates memtables (seals a keyspace's full memtable and
+//! hands it to fjall's worker to flush), after each sync: see [`Rotation`].
+//!
 //! A failed sync is never retried: after `fsync` fails, the kernel may have dropped the
 //! dirty pages and a second `fsync` can succeed without them. So the first failure of a
 //! sync or of a journal write poisons the store for good: every waiter of that round and
@@ -21,10 +24,56 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use fjall::{Database, PersistMode};
+use fjall::{AbstractTree, Database, Keyspace, PersistMode};
 use tokio::sync::oneshot;
 
 use super::StoreError;
+
+/// What fjall is told a memtable may hold: more than ever fills, so fjall's own rotation
+/// never triggers and [`Rotation`] does it instead.
+pub(super) const NEVER_BY_FJALL: u64 = 1 << 40;
+
+/// A keyspace and the most its active memtable holds before the committer seals it.
+///
+/// Why not fjall's own rotation: in fjall 3.1 every write to a keyspace whose memtable is
+/// over its size asks the background worker to rotate it, by a message on the worker's
+/// bounded (1,000) queue. While the worker is busy with a long compaction those requests
+/// fill the queue; the worker then takes one, rotates, and blocks sending itself the
+/// flush message on its own full queue: a deadlock (fjall-rs/fjall#323, open). Flushes
+/// stop for good and the memtable grows without bound (measured: 500 MB and more while a
+/// 1,000,000-delivery backlog was written, restarts replaying it for seconds). Rotating
+/// here instead, once per sync, sends one flush message per memtable sealed, so the queue
+/// never fills.
+pub(super) struct Rotation {
+    keyspace: Keyspace,
+    max_bytes: u64,
+}
+
+impl Rotation {
+    pub(super) fn new(keyspace: Keyspace, max_bytes: u64) -> Rotation {
+        Rotation {
+            keyspace,
+            max_bytes,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.keyspace.tree.active_memtable().size() >= self.max_bytes
+    }
+}
+
+/// Seal every memtable that is full (fjall's worker flushes it). An error here is a failed
+/// journal write: it poisons the store like any other.
+fn rotate_full(rotations: &[Rotation], poisoned: &OnceLock<String>) {
+    for r in rotations.iter().filter(|r| r.is_full()) {
+        if let Err(e) = r.keyspace.rotate_memtable() {
+            let reason = format!("memtable rotation failed: {e:?}");
+            tracing::error!(error = %reason, "storage poisoned: no further writes are accepted");
+            let _ = poisoned.set(reason);
+            return;
+        }
+    }
+}
 
 /// Someone waiting for durability: an async task or a blocking thread.
 enum Waiter {
@@ -62,26 +111,47 @@ pub(super) struct Committer {
     /// Journal syncs made so far (read by tests that count group commits).
     #[cfg_attr(not(test), allow(dead_code))]
     syncs: Arc<AtomicU64>,
+    /// Every keyspace with its memtable budget.
+    rotations: Arc<Vec<Rotation>>,
 }
 
 impl Committer {
     /// Start the committer thread for `db`.
-    pub(super) fn start(db: Database, gap: Duration) -> Result<Committer, StoreError> {
+    pub(super) fn start(
+        db: Database,
+        rotations: Vec<Rotation>,
+        gap: Duration,
+    ) -> Result<Committer, StoreError> {
         let (tx, rx) = mpsc::channel::<Waiter>();
         let requested = Arc::new(AtomicBool::new(false));
         let poisoned = Arc::new(OnceLock::new());
         let syncs = Arc::new(AtomicU64::new(0));
-        let (flag, poison, count) = (requested.clone(), poisoned.clone(), syncs.clone());
+        let rotations = Arc::new(rotations);
+        let shared = Shared {
+            requested: requested.clone(),
+            poisoned: poisoned.clone(),
+            syncs: syncs.clone(),
+            rotations: rotations.clone(),
+        };
         std::thread::Builder::new()
             .name("hookd-commit".into())
-            .spawn(move || run(db, rx, flag, poison, gap, count))
+            .spawn(move || run(db, rx, shared, gap))
             .map_err(|e| StoreError::Io(format!("cannot start the committer thread: {e}")))?;
         Ok(Committer {
             tx,
             requested,
             poisoned,
             syncs,
+            rotations,
         })
+    }
+
+    /// After a batch was written: a memtable it filled is rotated by the next sync, which
+    /// this asks for (a no-op when one is asked for already, as under load).
+    pub(super) fn after_write(&self) {
+        if self.rotations.iter().any(Rotation::is_full) {
+            self.request();
+        }
     }
 
     /// How many journal syncs (group commits) have been made.
@@ -146,14 +216,21 @@ impl Committer {
     }
 }
 
-fn run(
-    db: Database,
-    rx: mpsc::Receiver<Waiter>,
+/// What the committer thread shares with the handles.
+struct Shared {
     requested: Arc<AtomicBool>,
     poisoned: Arc<OnceLock<String>>,
-    gap: Duration,
     syncs: Arc<AtomicU64>,
-) {
+    rotations: Arc<Vec<Rotation>>,
+}
+
+fn run(db: Database, rx: mpsc::Receiver<Waiter>, shared: Shared, gap: Duration) {
+    let Shared {
+        requested,
+        poisoned,
+        syncs,
+        rotations,
+    } = shared;
     let mut waiters: Vec<Waiter> = Vec::new();
     let mut last_end = Instant::now();
     while let Ok(first) = rx.recv() {
@@ -185,6 +262,9 @@ fn run(
         );
         for w in waiters.drain(..) {
             w.answer(result.clone());
+        }
+        if result.is_ok() {
+            rotate_full(&rotations, &poisoned);
         }
         last_end = Instant::now();
     }
