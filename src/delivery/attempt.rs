@@ -41,8 +41,22 @@ pub struct AttemptContext {
     pub config: Arc<Config>,
 }
 
-/// Make the attempt and record it. Never panics on receiver behaviour.
-pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String) -> AttemptDone {
+/// A delivery as just published, with its event: what [`run`] would otherwise read.
+pub(crate) struct Prepared {
+    pub(crate) delivery: Delivery,
+    pub(crate) event: Arc<crate::model::Event>,
+}
+
+/// Make the attempt and record it. Never panics on receiver behaviour. `prepared`: the
+/// delivery and event as published (a first attempt right after ingest); otherwise both
+/// are read from the store. Either way the record is written against the delivery as
+/// stored then (`update_delivery`), so a copy older than the store changes nothing there.
+pub async fn run(
+    ctx: AttemptContext,
+    webhook: Arc<Webhook>,
+    delivery_id: String,
+    prepared: Option<Prepared>,
+) -> AttemptDone {
     let mut done = AttemptDone {
         webhook_id: webhook.id.clone(),
         delivery_id: delivery_id.clone(),
@@ -52,23 +66,34 @@ pub async fn run(ctx: AttemptContext, webhook: Arc<Webhook>, delivery_id: String
         closed: false,
         next_due: None,
     };
-    let delivery = match ctx.store.get_delivery(&delivery_id) {
-        Ok(Some(d)) if d.status.is_open() => d,
-        Ok(_) => {
-            done.closed = true;
-            return done;
-        }
-        Err(e) => {
-            tracing::error!(delivery = %delivery_id, error = %e, "cannot load delivery");
-            return done;
-        }
-    };
-    let event = match ctx.store.get_event_any(&delivery.event_id) {
-        Ok(Some(e)) => e,
-        _ => {
-            close_without_attempt(&ctx, &delivery.id, "not sent: the event no longer exists").await;
-            done.closed = true;
-            return done;
+    let (delivery, event) = match prepared {
+        Some(p) => (p.delivery, p.event),
+        None => {
+            let delivery = match ctx.store.get_delivery(&delivery_id) {
+                Ok(Some(d)) if d.status.is_open() => d,
+                Ok(_) => {
+                    done.closed = true;
+                    return done;
+                }
+                Err(e) => {
+                    tracing::error!(delivery = %delivery_id, error = %e, "cannot load delivery");
+                    return done;
+                }
+            };
+            let event = match ctx.store.get_event_any(&delivery.event_id) {
+                Ok(Some(e)) => Arc::new(e),
+                _ => {
+                    close_without_attempt(
+                        &ctx,
+                        &delivery.id,
+                        "not sent: the event no longer exists",
+                    )
+                    .await;
+                    done.closed = true;
+                    return done;
+                }
+            };
+            (delivery, event)
         }
     };
     done.skipped = false;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::fanout::fan_out;
-use super::scheduler::Msg;
+use super::scheduler::{Fresh, Msg};
 use crate::model::{Delivery, Event};
 use crate::store::{Dedup, DueEntry, IngestOutcome, Store, StoreError};
 
@@ -54,7 +54,7 @@ impl Publisher {
         match self.store.ingest_dedup(event, &deliveries, dedup).await? {
             IngestOutcome::Created => {
                 self.store.stats_created(&deliveries);
-                self.enqueue_new(&deliveries);
+                self.send_hint(&deliveries, Some(event));
                 crate::ops::metrics::ingested_event();
                 Ok(Published::Created {
                     event_id: event.id.clone(),
@@ -78,6 +78,12 @@ impl Publisher {
     /// hints never take. However many publishes find the channel full, that is one flag and at
     /// most one message until the scheduler has rescanned; nothing is spawned, nothing waits.
     pub fn enqueue_new(&self, deliveries: &[Delivery]) {
+        self.send_hint(deliveries, None);
+    }
+
+    /// [`Publisher::enqueue_new`] for deliveries just published: they travel with the
+    /// hint (with their event), so their first attempt need not read them back.
+    fn send_hint(&self, deliveries: &[Delivery], published: Option<&Event>) {
         if deliveries.is_empty() {
             return;
         }
@@ -95,8 +101,12 @@ impl Publisher {
                 })
             })
             .collect();
+        let fresh = published.map(|event| Fresh {
+            deliveries: deliveries.to_vec(),
+            event: Arc::new(event.clone()),
+        });
         // The last slot is kept for the `Rescan` message.
-        let sent = tx.capacity() > 1 && tx.try_send(Msg::New(entries)).is_ok();
+        let sent = tx.capacity() > 1 && tx.try_send(Msg::New(entries, fresh)).is_ok();
         if !sent && !self.rescan.swap(true, Ordering::AcqRel) {
             // Should another publisher have taken the last slot, the flag is seen anyway.
             let _ = tx.try_send(Msg::Rescan);
@@ -122,7 +132,7 @@ mod tests {
         for _ in 0..10 {
             publisher.enqueue_new(std::slice::from_ref(&d));
         }
-        assert!(matches!(rx.try_recv(), Ok(Msg::New(e)) if e.len() == 1));
+        assert!(matches!(rx.try_recv(), Ok(Msg::New(e, _)) if e.len() == 1));
         assert!(matches!(rx.try_recv(), Ok(Msg::Rescan)));
         assert!(rx.try_recv().is_err(), "nothing more was queued");
         assert!(flag.load(Ordering::Acquire), "the rescan is pending");
@@ -130,6 +140,6 @@ mod tests {
         // The scheduler took the flag: the next hint goes through as a hint again.
         flag.store(false, Ordering::Release);
         publisher.enqueue_new(std::slice::from_ref(&d));
-        assert!(matches!(rx.try_recv(), Ok(Msg::New(_))));
+        assert!(matches!(rx.try_recv(), Ok(Msg::New(..))));
     }
 }

@@ -45,7 +45,7 @@ impl Scheduler {
                 Decision::Idle => {}
                 Decision::Close(why) => {
                     for dlv in lane.take_parked() {
-                        self.known.remove(&dlv);
+                        self.forget(&dlv);
                         let ctx = self.ctx.clone();
                         tokio::spawn(async move {
                             attempt::close_without_attempt(&ctx, &dlv, why).await;
@@ -65,8 +65,9 @@ impl Scheduler {
         let ctx = self.ctx.clone();
         let tx = self.done_tx.clone();
         let webhook_id = webhook.id.clone();
+        let fresh = self.fresh.remove(&delivery);
         tokio::spawn(async move {
-            let run = attempt::run(ctx, webhook, delivery.clone());
+            let run = attempt::run(ctx, webhook, delivery.clone(), fresh);
             let _ = tx.send(attempt::supervised(webhook_id, delivery, run).await);
         });
     }
@@ -100,9 +101,12 @@ impl Scheduler {
     /// into the wheel or out of memory, and a health change is written back.
     pub(super) fn finished(&mut self, done: AttemptDone) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        // A copy kept for a first attempt is stale once any attempt has been made (one
+        // loaded by a refill may have started before its hint arrived).
+        self.fresh.remove(&done.delivery_id);
         let now = now_ms();
         let Some(lane) = self.lanes.get_mut(&done.webhook_id) else {
-            self.known.remove(&done.delivery_id);
+            self.forget(&done.delivery_id);
             return;
         };
         let before = lane.health().clone();

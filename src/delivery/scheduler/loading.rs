@@ -237,7 +237,7 @@ impl Scheduler {
 
     /// Hints of new deliveries. One that cannot be loaded stays on disk; its lane's cursor
     /// is moved back before it, so the lane's next read finds it.
-    pub(super) fn accept_new(&mut self, entries: Vec<DueEntry>) {
+    pub(super) fn accept_new(&mut self, entries: Vec<DueEntry>, fresh: Option<super::Fresh>) {
         let now = now_ms();
         for e in entries {
             let (due, webhook_id) = (e.due_ms, e.webhook_id.clone());
@@ -253,6 +253,24 @@ impl Scheduler {
                         lane.rewind_cursor(due);
                         lane.left_on_disk();
                     }
+                }
+            }
+        }
+        // Keep the records of those now in memory for their first attempt.
+        if let Some(fresh) = fresh {
+            for d in fresh.deliveries {
+                if self.fresh.len() >= super::FRESH_CAP {
+                    break;
+                }
+                if self.known.contains(&d.id) && !self.fresh.contains_key(&d.id) {
+                    let id = d.id.clone();
+                    self.fresh.insert(
+                        id,
+                        crate::delivery::attempt::Prepared {
+                            delivery: d,
+                            event: fresh.event.clone(),
+                        },
+                    );
                 }
             }
         }
@@ -278,7 +296,7 @@ impl Scheduler {
                 self.wheel.insert(Timer::Due(entry), delay_until(due, now));
             }
             next => {
-                self.known.remove(delivery_id);
+                self.forget(delivery_id);
                 let drained = match self.lanes.get_mut(webhook_id) {
                     Some(lane) => {
                         if let Some(due) = next {

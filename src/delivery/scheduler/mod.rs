@@ -26,7 +26,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::time::{delay_queue, DelayQueue};
 
-use super::attempt::{AttemptContext, AttemptDone};
+use super::attempt::{self, AttemptContext, AttemptDone};
 use super::lane::Lane;
 use super::publish::Publisher;
 use crate::model::{now_ms, WebhookStatus};
@@ -42,10 +42,23 @@ const REFILL_BATCH: usize = 1_024;
 /// burst of them costs one read.
 const RESCAN_DELAY_MS: u64 = 200;
 
+/// At most this many just-published deliveries are held for their first attempt
+/// ([`Fresh`]); beyond, an attempt reads its delivery and event from the store.
+const FRESH_CAP: usize = 4_096;
+
+/// Deliveries just published, with their event, as the publisher stored them: their first
+/// attempt takes them from memory instead of reading them back (two point reads and two
+/// decodes per delivery; with fan-out the event is read once per webhook otherwise).
+pub(crate) struct Fresh {
+    pub(crate) deliveries: Vec<crate::model::Delivery>,
+    pub(crate) event: Arc<crate::model::Event>,
+}
+
 /// Messages to the scheduler.
 pub(crate) enum Msg {
-    /// New deliveries were stored (a hint: the schedule has them anyway).
-    New(Vec<DueEntry>),
+    /// New deliveries were stored (a hint: the schedule has them anyway), with their
+    /// records when they were just published.
+    New(Vec<DueEntry>, Option<Fresh>),
     /// A webhook was changed or deleted over the API.
     WebhookChanged(String),
     /// A hint did not fit in the channel: wake up and see the "rescan pending" flag (the
@@ -73,6 +86,9 @@ pub(crate) struct Scheduler {
     lanes: HashMap<String, Lane>,
     /// Delivery ids held in memory (wheel, parked or in flight): never loaded twice.
     known: HashSet<String>,
+    /// Just-published deliveries held for their first attempt (at most [`FRESH_CAP`]);
+    /// every one is also in `known`, and leaves when it leaves `known` or is attempted.
+    fresh: HashMap<String, attempt::Prepared>,
     runnable: VecDeque<String>,
     in_runnable: HashSet<String>,
     in_flight: usize,
@@ -104,6 +120,7 @@ impl Scheduler {
             wheel: DelayQueue::new(),
             lanes: HashMap::new(),
             known: HashSet::new(),
+            fresh: HashMap::new(),
             runnable: VecDeque::new(),
             in_runnable: HashSet::new(),
             in_flight: 0,
@@ -123,7 +140,7 @@ impl Scheduler {
         loop {
             tokio::select! {
                 msg = self.rx.recv() => match msg {
-                    Some(Msg::New(entries)) => self.accept_new(entries),
+                    Some(Msg::New(entries, fresh)) => self.accept_new(entries, fresh),
                     Some(Msg::WebhookChanged(id)) => self.webhook_changed(&id),
                     Some(Msg::Rescan) => {}
                     Some(Msg::Stop(tx)) => self.stop = Some(tx),
@@ -166,6 +183,12 @@ impl Scheduler {
         self.lanes.get_mut(webhook_id)
     }
 
+    /// A delivery leaves memory.
+    fn forget(&mut self, delivery_id: &str) {
+        self.known.remove(delivery_id);
+        self.fresh.remove(delivery_id);
+    }
+
     fn mark_runnable(&mut self, webhook_id: &str) {
         if self.in_runnable.insert(webhook_id.to_string()) {
             self.runnable.push_back(webhook_id.to_string());
@@ -182,7 +205,7 @@ impl Scheduler {
                         self.mark_runnable(&id);
                     }
                     None => {
-                        self.known.remove(&e.delivery_id);
+                        self.forget(&e.delivery_id);
                         let _ = self.load(e, now_ms());
                     }
                 }
