@@ -106,10 +106,13 @@ fn errors_shown_to_tenants_never_name_a_resolved_private_address() {
 
     // Allowed by the operator but closed: the connect error does not name it either.
     let rx = TestReceiver::start();
-    let closed_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A privileged port nothing listens on: an ephemeral port freed here could be taken
+    // by another test's server before hookd connects (seen: a plain-HTTP listener there).
+    let closed_port = 1;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", closed_port)).is_err(),
+        "something listens on 127.0.0.1:{closed_port}"
+    );
     let d = TestDaemon::builder()
         .config_extra(JOB_CATALOG)
         .delivering_to(&rx)
