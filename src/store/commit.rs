@@ -89,7 +89,7 @@ fn rotate_full(rotations: &[Rotation], poisoned: &OnceLock<String>) {
             tracing::warn!(
                 keyspace = %r.keyspace.name(),
                 millis = took.as_millis() as u64,
-                "sealing a memtable held up the group commit"
+                "sealing a memtable took long (fjall journal lock or version history)"
             );
         }
         if let Err(e) = rotated {
