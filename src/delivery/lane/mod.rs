@@ -133,11 +133,7 @@ impl Lane {
     /// The lane wants its schedule read again at `at`: `true` if no earlier refill is set
     /// (set one).
     pub(crate) fn refill_at(&mut self, at: u64) -> bool {
-        if self.queue.refill_at.is_none_or(|r| r > at) {
-            self.queue.refill_at = Some(at);
-            return true;
-        }
-        false
+        set_if_earlier(&mut self.queue.refill_at, at)
     }
 
     /// The lane's refill timer fired.
@@ -170,11 +166,7 @@ impl Lane {
 
     /// The lane wants waking at `at`: `true` if no earlier wake-up is set (set one).
     pub(crate) fn wake_at(&mut self, at: u64) -> bool {
-        if self.queue.wake_at.is_none_or(|w| w > at) {
-            self.queue.wake_at = Some(at);
-            return true;
-        }
-        false
+        set_if_earlier(&mut self.queue.wake_at, at)
     }
 
     /// The lane's wake-up fired.
@@ -249,6 +241,16 @@ impl Lane {
             && self.queue.parked.is_empty()
             && !self.queue.skipped
     }
+}
+
+/// A timer slot: set it to `at` unless it holds an earlier time; `true` if it was set
+/// (the caller then puts the timer in the wheel).
+fn set_if_earlier(slot: &mut Option<u64>, at: u64) -> bool {
+    if slot.is_none_or(|t| t > at) {
+        *slot = Some(at);
+        return true;
+    }
+    false
 }
 
 #[cfg(test)]
