@@ -260,7 +260,7 @@ impl Store {
             alerts: ks("alerts", cold)?,
             stats: ks("stats", cold)?,
         };
-        let committer = Committer::start(db.clone(), rotations, commit_gap)?;
+        let committer = Committer::start(db.clone(), dir, rotations, commit_gap)?;
         let store = Store {
             db,
             t,
@@ -443,6 +443,43 @@ mod tests {
         let types = on_disk.list_event_types().unwrap();
         assert_eq!(types.len(), 1);
         assert_eq!(types[0].sample.len(), et.sample.len());
+    }
+
+    /// fjall starts a new journal file once one passes 64 MB; the committer's syncs follow
+    /// it there: writes made durable after the switch are in the files like those before.
+    #[tokio::test]
+    async fn durable_writes_after_a_journal_switch_are_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16, std::time::Duration::ZERO).unwrap();
+        // Bytes that do not compress (the journal is LZ4-compressed), written raw.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let big: Vec<u8> = (0..1024 * 1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let mut written = 0u32;
+        while !dir.path().join("1.jnl").exists() {
+            assert!(written < 500, "fjall never started a second journal");
+            let mut batch = store.batch().unwrap();
+            batch.insert(
+                &store.t.data,
+                format!("test/big/{}", written % 8),
+                big.clone(),
+            );
+            store.commit(batch).unwrap();
+            store.durable().await.unwrap();
+            written += 1;
+        }
+        for i in 0..20 {
+            let et = event_type(format!("after.t{i}"), "{}".into());
+            store.put_event_type(&et).await.unwrap();
+        }
+        let (_copy, on_disk) = open_disk_copy(dir.path());
+        assert_eq!(on_disk.list_event_types().unwrap().len(), 20);
     }
 
     /// Memtables are sealed and flushed by the committer, never left to grow: 2 MB written

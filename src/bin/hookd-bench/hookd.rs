@@ -41,7 +41,12 @@ impl HookdSpec {
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
-            .env("HOOKD_LOG", "hookd=warn")
+            // `HOOKD_BENCH_LOG` overrides hookd's log filter, for diagnosis (e.g.
+            // `hookd::store::commit=trace` logs every group commit into hookd.log).
+            .env(
+                "HOOKD_LOG",
+                std::env::var("HOOKD_BENCH_LOG").unwrap_or_else(|_| "hookd=warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
