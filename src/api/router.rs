@@ -219,20 +219,27 @@ fn lookup<'a>(method: &Method, segs: &[&'a str]) -> Result<(RouteId, Params<'a>)
 }
 
 /// The captured segments when `segs` fits `pattern`.
+/// Runs for every route on every request, so it allocates only for a match.
 fn match_pattern<'a>(pattern: &str, segs: &[&'a str]) -> Option<Params<'a>> {
-    let pattern: Vec<&str> = pattern.trim_matches('/').split('/').collect();
-    if pattern.len() != segs.len() {
+    let pattern = pattern.trim_matches('/');
+    if pattern.split('/').count() != segs.len() {
         return None;
     }
-    let mut params = Params(Vec::new());
-    for (p, s) in pattern.iter().zip(segs) {
-        if p.starts_with('{') && p.ends_with('}') {
-            params.0.push(s);
-        } else if p != s {
-            return None;
-        }
+    let literal = |p: &str| !(p.starts_with('{') && p.ends_with('}'));
+    if pattern
+        .split('/')
+        .zip(segs)
+        .any(|(p, s)| literal(p) && p != *s)
+    {
+        return None;
     }
-    Some(params)
+    let params = pattern
+        .split('/')
+        .zip(segs)
+        .filter(|(p, _)| !literal(p))
+        .map(|(_, s)| *s)
+        .collect();
+    Some(Params(params))
 }
 
 /// Captured path segments, in pattern order.

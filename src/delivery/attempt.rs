@@ -427,7 +427,7 @@ fn record(
 ) -> Result<Option<Delivery>, crate::store::StoreError> {
     let (due_at_start, attempts_at_start) = (started.next_attempt_at, started.attempts.len());
     let mut old_status = started.status;
-    let stored = store.update_delivery(&started.id, |d| {
+    let stored = store.update_delivery_of(&started.event_id, &started.id, |d| {
         old_status = d.status;
         let untouched = d.next_attempt_at == due_at_start && d.attempts.len() == attempts_at_start;
         d.attempts.push(attempt);

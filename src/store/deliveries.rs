@@ -104,7 +104,18 @@ impl Store {
         let Some(first) = self.get_delivery(id)? else {
             return Ok(None);
         };
-        let _event = super::locks::event(&first.event_id);
+        self.update_delivery_of(&first.event_id, id, change)
+    }
+
+    /// [`Store::update_delivery`] for a caller that knows the delivery's event (from any
+    /// copy of it: a delivery never changes its event), saving the read that finds it.
+    pub fn update_delivery_of(
+        &self,
+        event_id: &str,
+        id: &str,
+        change: impl FnOnce(&mut Delivery) -> bool,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let _event = super::locks::event(event_id);
         let Some(mut d) = self.get_delivery(id)? else {
             return Ok(None);
         };

@@ -94,7 +94,7 @@ impl Args {
     fn opts(&self) -> anyhow::Result<Opts> {
         use Scenario::*;
         let (events, rate, webhooks, connections) = match self.scenario {
-            Throughput => (50_000, None, 1, 32),
+            Throughput => (50_000, None, 1, 64),
             Fanout => (10_000, None, 10, 32),
             Latency => (20_000, Some(2_000.0), 1, 16),
             RetryStorm => (10_000, Some(1_000.0), 10, 16),
