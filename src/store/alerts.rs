@@ -205,7 +205,7 @@ mod tests {
             );
             store.durable().await.unwrap();
         }
-        let store = Store::open(dir.path(), 8, std::time::Duration::ZERO).unwrap();
+        let store = crate::store::reopen(dir.path(), 8);
         assert_eq!(store.owed_alerts(), 2);
         let due = store.due_alerts(10 * hour, 10).unwrap();
         assert_eq!(due.len(), 2);

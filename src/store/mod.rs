@@ -358,6 +358,26 @@ fn decode_values<T: serde::de::DeserializeOwned>(
     iter.map(|g| codec::decode(&g.value()?)).collect()
 }
 
+/// Open a database whose previous `Store` was just dropped (tests that reopen): the old
+/// committer and sealer threads end on their own a moment after the last handle is gone,
+/// and until then fjall's lock says "in use". Waits up to 5 s for that.
+#[cfg(test)]
+pub(crate) fn reopen(dir: &Path, cache_mb: u64) -> Store {
+    let started = std::time::Instant::now();
+    loop {
+        match Store::open(dir, cache_mb, Duration::ZERO) {
+            Ok(store) => return store,
+            Err(e)
+                if e.to_string().contains("in use by another hookd")
+                    && started.elapsed() < Duration::from_secs(5) =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot reopen {}: {e}", dir.display()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,7 +447,7 @@ mod tests {
             let (_copy, on_disk) = open_disk_copy(dir.path());
             assert_eq!(on_disk.list_event_types().unwrap().len(), 64 * 20);
         }
-        let store = Store::open(dir.path(), 16, std::time::Duration::ZERO).unwrap();
+        let store = reopen(dir.path(), 16);
         assert_eq!(store.list_event_types().unwrap().len(), 64 * 20);
     }
 
@@ -503,6 +523,15 @@ mod tests {
         }
         assert!(held < 512 * 1024, "{held} bytes still in memtables");
         assert_eq!(store.list_event_types().unwrap().len(), 100);
+        // The sealer frees the memtables it sealed once fjall lets go of them (fjall drops
+        // the versions that refer to a flushed memtable when it next seals one), so it
+        // holds a few at most, not every one it sealed.
+        let (sealed, still_held) = store.committer.sealed_memtables();
+        assert!(sealed >= 8, "only {sealed} memtables sealed");
+        assert!(
+            still_held <= 4,
+            "{still_held} of {sealed} sealed memtables still held"
+        );
     }
 
     /// A second open of the same directory (another hookd) is refused with a sentence.

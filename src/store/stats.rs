@@ -311,7 +311,7 @@ mod tests {
             store.flush_stats().unwrap();
             store.durable().await.unwrap();
         }
-        let store = Store::open(dir.path(), 8, std::time::Duration::ZERO).unwrap();
+        let store = crate::store::reopen(dir.path(), 8);
         let s = store.webhook_stats("wh_1", now).unwrap();
         assert_eq!(
             (
