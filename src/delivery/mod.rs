@@ -240,6 +240,7 @@ impl Engine {
             ("cache_bytes", s.cache_bytes as f64),
             ("l0_tables", s.l0_tables as f64),
             ("tables", s.tables as f64),
+            ("active_compactions", s.active_compactions as f64),
         ]);
         if let Some(count) = self.start_schedule_count() {
             let _ = tokio::time::timeout(Duration::from_millis(250), count).await;

@@ -175,7 +175,7 @@ fn describe_all() {
         STORAGE,
         "The storage engine, by `what`: write_buffer_bytes (memtables, active and sealed), \
          sealed_memtables and l0_tables (of the hot keyspaces), outstanding_flushes, journals, \
-         cache_bytes (block cache in use), tables."
+         cache_bytes (block cache in use), tables, active_compactions."
     );
 }
 

@@ -122,6 +122,8 @@ pub struct EngineStats {
     pub cache_bytes: u64,
     pub l0_tables: usize,
     pub tables: usize,
+    /// Compactions running now (fjall's worker).
+    pub active_compactions: usize,
 }
 
 /// The storage handle; cheap to clone.
@@ -309,6 +311,7 @@ impl Store {
             cache_bytes: self.db.cache_size(),
             l0_tables: hot.iter().map(|k| k.l0_table_count()).sum(),
             tables: hot.iter().map(|k| k.table_count()).sum(),
+            active_compactions: self.db.active_compactions(),
         }
     }
 
