@@ -502,13 +502,24 @@ async fn send(
     } else {
         http::Method::POST
     };
-    let mut req = http::Request::builder().method(method).uri(&webhook.url);
+    let cannot_build = |e: &dyn std::fmt::Display| {
+        AttemptError::Transport(format!("request: cannot build the request: {e}"))
+    };
+    // Built in place rather than through `http::request::Builder`, which moves the whole
+    // request through a closure for each header (2 % of hookd's CPU in fan-out).
+    let mut req = http::Request::new(Full::new(Bytes::from(body)));
+    *req.method_mut() = method;
+    *req.uri_mut() = webhook
+        .url
+        .parse::<http::Uri>()
+        .map_err(|e| cannot_build(&e))?;
+    let map = req.headers_mut();
+    map.reserve(headers.len());
     for (k, v) in headers {
-        req = req.header(k.as_str(), v.as_str());
+        let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| cannot_build(&e))?;
+        let value = http::HeaderValue::from_str(v).map_err(|e| cannot_build(&e))?;
+        map.append(name, value);
     }
-    let req = req
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| AttemptError::Transport(format!("request: cannot build the request: {e}")))?;
     let resp = client.request(req).await.map_err(|e| {
         let text = describe_error(&e);
         match find_in_chain::<ConnectError>(&e) {
