@@ -122,8 +122,10 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    crate::ops::alloc::start_purger();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(crate::ops::alloc::collect_on_park)
         .build()
     {
         Ok(r) => r,

@@ -9,6 +9,7 @@
 //! delivery layers all report into; keeping them free of imports from those layers means
 //! any of them can call in without creating cycles.
 
+pub mod alloc;
 pub mod fdlimit;
 pub mod metrics;
 pub mod systemd;
