@@ -269,20 +269,37 @@ impl Store {
         Ok(out)
     }
 
-    /// Every webhook with at least one schedule entry: one seek per webhook, jumping over
-    /// each one's range, never reading its entries.
-    pub fn scheduled_webhooks(&self) -> Result<Vec<String>, StoreError> {
+    /// Every webhook with at least one schedule entry, other than those in `skip` (sorted):
+    /// one seek per webhook found, each jumping over the webhook's whole range, and none
+    /// entering the range of a webhook in `skip`.
+    ///
+    /// Why `skip`: the front of a range that is being worked through is made of entries
+    /// already removed, which the storage engine steps over one by one until compaction
+    /// drops them, so a seek to the start of such a range costs as much as what its webhook
+    /// has been sent lately (measured: 8.5 % of the CPU while a 1,000,000 backlog drained,
+    /// and the main cost of its slow runs). The scheduler reads those webhooks on from its
+    /// own cursors instead and asks here only for the ones it does not know.
+    pub fn scheduled_webhooks_besides(&self, skip: &[&str]) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         let mut start = vec![SCHEDULE];
-        loop {
-            let Some(item) = self.t.schedule.range(start..vec![SCHEDULE + 1]).next() else {
-                break;
-            };
-            let Some((webhook_id, _, _)) = keys::parse_schedule(&item.key()?) else {
-                break;
-            };
-            start = keys::schedule_end(&webhook_id);
-            out.push(webhook_id);
+        let ends = skip
+            .iter()
+            .map(|id| (keys::schedule_start(id), keys::schedule_end(id)))
+            .chain(std::iter::once((vec![SCHEDULE + 1], Vec::new())));
+        for (gap_end, next_start) in ends {
+            // Webhooks between the last skipped range and the next one.
+            while start < gap_end {
+                let Some(item) = self.t.schedule.range(start.clone()..gap_end.clone()).next()
+                else {
+                    break;
+                };
+                let Some((webhook_id, _, _)) = keys::parse_schedule(&item.key()?) else {
+                    break;
+                };
+                start = keys::schedule_end(&webhook_id);
+                out.push(webhook_id);
+            }
+            start = start.max(next_start);
         }
         Ok(out)
     }

@@ -454,6 +454,30 @@ mod tests {
         assert_eq!(store.list_event_types().unwrap().len(), 64 * 20);
     }
 
+    /// The search for scheduled webhooks finds every webhook with an entry, none whose
+    /// entries are all removed, and none it was told to pass over (an id that is a prefix of
+    /// another included).
+    #[test]
+    fn scheduled_webhooks_are_found_around_those_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16, std::time::Duration::ZERO).unwrap();
+        for (wh, n) in [("wh_a", 3u64), ("wh_b", 2), ("wh_bb", 1), ("wh_c", 2), ("wh_d", 1)] {
+            for i in 0..n {
+                let k = keys::schedule(wh, 1_000 + i, &format!("dlv_{wh}_{i}"));
+                store.t.schedule.insert(k, []).unwrap();
+            }
+        }
+        for i in 0..2u64 {
+            let k = keys::schedule("wh_c", 1_000 + i, &format!("dlv_wh_c_{i}"));
+            store.t.schedule.remove(k).unwrap();
+        }
+        let found = |skip: &[&str]| store.scheduled_webhooks_besides(skip).unwrap();
+        assert_eq!(found(&[]), ["wh_a", "wh_b", "wh_bb", "wh_d"]);
+        assert_eq!(found(&["wh_b"]), ["wh_a", "wh_bb", "wh_d"]);
+        assert_eq!(found(&["wh_a", "wh_bb", "wh_d"]), ["wh_b"]);
+        assert_eq!(found(&["wh_0", "wh_c", "wh_z"]), ["wh_a", "wh_b", "wh_bb", "wh_d"]);
+    }
+
     /// A value of 300 KiB is in the files once `durable` returns, like a small one.
     #[tokio::test]
     async fn large_values_are_on_disk_when_durable_returns() {

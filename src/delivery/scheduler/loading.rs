@@ -77,15 +77,23 @@ impl Scheduler {
 
     /// Read every webhook's schedule, each from its lane's cursor: at start (recovery:
     /// every open delivery, including those in flight at a crash, is found again), after
-    /// a lost hint (cursors reset first), and when memory has room again.
+    /// a lost hint (cursors reset first), and when memory has room again. Webhooks with a
+    /// lane read on from its cursor; the store is searched only for those without one,
+    /// never entering a lane's range (whose front is what was sent lately, removed but
+    /// still stepped over until compaction drops it).
     pub(super) fn refill_all(&mut self) {
-        let webhooks = match self.ctx.store.scheduled_webhooks() {
+        let mut lanes: Vec<&str> = self.lanes.keys().map(String::as_str).collect();
+        lanes.sort_unstable();
+        let found = match self.ctx.store.scheduled_webhooks_besides(&lanes) {
             Ok(w) => w,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the schedule");
                 return;
             }
         };
+        let mut webhooks: Vec<String> = lanes.into_iter().map(str::to_string).collect();
+        webhooks.extend(found);
+        webhooks.sort_unstable();
         for id in webhooks {
             if self.blocked_full {
                 break;
