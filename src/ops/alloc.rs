@@ -17,6 +17,7 @@
 //!   memtable is dropped on the sealer thread) become free pages to purge.
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How often the purges that are due are carried out, and how often at most one worker
@@ -28,13 +29,17 @@ thread_local! {
     static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
+/// Which of the two run: `HOOKD_ALLOC_COLLECT` = 0 (neither), 1 (workers only), 2 (the
+/// purge thread only), 3 or unset (both). A switch for measuring what each one does
+/// (BENCHMARKS.md, "Memory"), read once.
 fn mode() -> u8 {
-    match std::env::var("HOOKD_ALLOC_COLLECT").as_deref() {
+    static MODE: OnceLock<u8> = OnceLock::new();
+    *MODE.get_or_init(|| match std::env::var("HOOKD_ALLOC_COLLECT").as_deref() {
         Ok("0") => 0,
         Ok("1") => 1,
         Ok("2") => 2,
         _ => 3,
-    }
+    })
 }
 
 /// Called by each runtime worker as it parks (runs out of work): at most once per [`EVERY`],

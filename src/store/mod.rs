@@ -461,7 +461,13 @@ mod tests {
     fn scheduled_webhooks_are_found_around_those_passed_over() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 16, std::time::Duration::ZERO).unwrap();
-        for (wh, n) in [("wh_a", 3u64), ("wh_b", 2), ("wh_bb", 1), ("wh_c", 2), ("wh_d", 1)] {
+        for (wh, n) in [
+            ("wh_a", 3u64),
+            ("wh_b", 2),
+            ("wh_bb", 1),
+            ("wh_c", 2),
+            ("wh_d", 1),
+        ] {
             for i in 0..n {
                 let k = keys::schedule(wh, 1_000 + i, &format!("dlv_{wh}_{i}"));
                 store.t.schedule.insert(k, []).unwrap();
@@ -475,7 +481,10 @@ mod tests {
         assert_eq!(found(&[]), ["wh_a", "wh_b", "wh_bb", "wh_d"]);
         assert_eq!(found(&["wh_b"]), ["wh_a", "wh_bb", "wh_d"]);
         assert_eq!(found(&["wh_a", "wh_bb", "wh_d"]), ["wh_b"]);
-        assert_eq!(found(&["wh_0", "wh_c", "wh_z"]), ["wh_a", "wh_b", "wh_bb", "wh_d"]);
+        assert_eq!(
+            found(&["wh_0", "wh_c", "wh_z"]),
+            ["wh_a", "wh_b", "wh_bb", "wh_d"]
+        );
     }
 
     /// A value of 300 KiB is in the files once `durable` returns, like a small one.
