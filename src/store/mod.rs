@@ -235,14 +235,19 @@ impl Store {
                     .manual_journal_persist(true)
                     // fjall itself never rotates: the committer does (see `Rotation`).
                     .max_memtable_size(commit::NEVER_BY_FJALL)
-                    // Tables below level 1 get two-level index and filter blocks. Whole
-                    // ones there are loaded (through the block cache) by every point read:
-                    // for a 64 MiB table ~800 KB of index, more than the cache keeps,
-                    // read and checksummed for one 4 KiB block (measured: 2 ms of CPU per
-                    // delivery while a 1,000,000 backlog drained). Partitioned, a read
-                    // loads one small partition of each.
-                    .index_block_partitioning_policy(PartitioningPolicy::new([false, false, true]))
-                    .filter_block_partitioning_policy(PartitioningPolicy::new([false, false, true]))
+                    // Every table gets two-level index and filter blocks. A whole one
+                    // that is not pinned in memory is loaded (through the block cache) by
+                    // every point read: for a 64 MiB table ~600–800 KB of filter or index,
+                    // more than the cache keeps, read and checksummed for one 4 KiB block.
+                    // Partitioned, a read loads one small partition of each. Level 0 too:
+                    // a table keeps the format it was written in, and a flushed table that
+                    // overlaps nothing below is moved down whole, and after a restart
+                    // fjall pins blocks by the level a table is in now. (With level 0 and
+                    // 1 whole, a drain after a restart that met such
+                    // tables spent two thirds of its CPU loading filter and index blocks
+                    // and ran at half speed: perf, `hookd-bench backlog`.)
+                    .index_block_partitioning_policy(PartitioningPolicy::all(true))
+                    .filter_block_partitioning_policy(PartitioningPolicy::all(true))
             })?;
             rotations.push(commit::Rotation::new(k.clone(), memtable));
             Ok(k)
@@ -297,8 +302,6 @@ impl Store {
         self.committer.durable_blocking()
     }
 
-    /// `Err` with the reason once a write or sync has failed: from then on nothing is
-    /// written or acknowledged (for `/readyz`).
     /// What the storage engine holds right now, for `/metrics`: memtables (active and
     /// sealed), flushes waiting, journals, the block cache, tables in level 0.
     pub fn engine_stats(&self) -> EngineStats {
@@ -315,6 +318,8 @@ impl Store {
         }
     }
 
+    /// `Err` with the reason once a write or sync has failed: from then on nothing is
+    /// written or acknowledged (for `/readyz`).
     pub fn health(&self) -> Result<(), String> {
         match self.committer.poisoned() {
             Some(reason) => Err(reason),
