@@ -45,15 +45,15 @@ fn mode() -> u8 {
 /// Called by each runtime worker as it parks (runs out of work): at most once per [`EVERY`],
 /// takes back what other threads freed from this worker's pages.
 pub fn collect_on_park() {
+    if mode() & 1 == 0 {
+        return;
+    }
     LAST.with(|last| {
         let now = Instant::now();
         if last.get().is_some_and(|t| now.duration_since(t) < EVERY) {
             return;
         }
         last.set(Some(now));
-        if mode() & 1 == 0 {
-            return;
-        }
         // SAFETY: `mi_collect` takes no pointers; it walks the calling thread's own pages
         // and the process's arenas, under the allocator's own synchronisation.
         unsafe { libmimalloc_sys::mi_collect(false) };

@@ -240,12 +240,12 @@ impl Store {
                     // every point read: for a 64 MiB table ~600–800 KB of filter or index,
                     // more than the cache keeps, read and checksummed for one 4 KiB block.
                     // Partitioned, a read loads one small partition of each. Level 0 too:
-                    // a table keeps the format it was written in, and a flushed table that
-                    // overlaps nothing below is moved down whole, and after a restart
-                    // fjall pins blocks by the level a table is in now. (With level 0 and
-                    // 1 whole, a drain after a restart that met such
-                    // tables spent two thirds of its CPU loading filter and index blocks
-                    // and ran at half speed: perf, `hookd-bench backlog`.)
+                    // a table keeps the format it was written in, a flushed table that
+                    // overlaps nothing below is moved down whole, and after a restart fjall
+                    // pins blocks by the level a table is in now. (With levels 0 and 1
+                    // whole, a drain after a restart that met such tables spent two thirds
+                    // of its CPU loading filter and index blocks and ran at half speed:
+                    // perf of `hookd-bench backlog`.)
                     .index_block_partitioning_policy(PartitioningPolicy::all(true))
                     .filter_block_partitioning_policy(PartitioningPolicy::all(true))
             })?;
