@@ -14,7 +14,7 @@ use super::{payload, retry};
 use crate::config::Config;
 use crate::model::{now_ms, Attempt, Delivery, DeliveryStatus, RequestLog, Webhook};
 use crate::ops::metrics::{self, AttemptOutcome};
-use crate::store::Store;
+use crate::store::{ChangeMark, Store};
 
 /// What the scheduler needs to know about a finished attempt.
 #[derive(Debug)]
@@ -39,12 +39,16 @@ pub struct AttemptContext {
     pub store: Store,
     pub client: DeliveryClient,
     pub config: Arc<Config>,
+    /// Events read lately, for the next attempts of their other deliveries.
+    pub(crate) recent: Arc<super::recent::RecentEvents>,
 }
 
 /// A delivery as just published, with its event: what [`run`] would otherwise read.
 pub(crate) struct Prepared {
     pub(crate) delivery: Delivery,
     pub(crate) event: Arc<crate::model::Event>,
+    /// Taken before the delivery was stored: see `Store::update_delivery_from`.
+    pub(crate) mark: ChangeMark,
 }
 
 /// Make the attempt and record it. Never panics on receiver behaviour. `prepared`: the
@@ -66,9 +70,10 @@ pub async fn run(
         closed: false,
         next_due: None,
     };
-    let (delivery, event) = match prepared {
-        Some(p) => (p.delivery, p.event),
+    let (delivery, event, mark) = match prepared {
+        Some(p) => (p.delivery, p.event, p.mark),
         None => {
+            let mark = ctx.store.change_mark();
             let delivery = match ctx.store.get_delivery(&delivery_id) {
                 Ok(Some(d)) if d.status.is_open() => d,
                 Ok(_) => {
@@ -80,8 +85,8 @@ pub async fn run(
                     return done;
                 }
             };
-            let event = match ctx.store.get_event_any(&delivery.event_id) {
-                Ok(Some(e)) => Arc::new(e),
+            let event = match ctx.recent.get(&ctx.store, &delivery.event_id) {
+                Ok(Some(e)) => e,
                 _ => {
                     close_without_attempt(
                         &ctx,
@@ -93,7 +98,7 @@ pub async fn run(
                     return done;
                 }
             };
-            (delivery, event)
+            (delivery, event, mark)
         }
     };
     done.skipped = false;
@@ -162,7 +167,8 @@ pub async fn run(
     // and the schedule entry still at its old time makes the attempt again: a duplicate,
     // never a loss (at-least-once). Waiting here would cap each webhook at
     // max_in_flight / fsync-latency attempts per second.
-    match record(&ctx.store, &delivery, attempt, request, &verdict) {
+    let ordered = webhook.ordered;
+    match record(&ctx.store, delivery, mark, attempt, request, &verdict) {
         Ok(Some(stored)) => {
             done.closed = !stored.status.is_open();
             done.next_due = stored.next_attempt_at;
@@ -175,17 +181,17 @@ pub async fn run(
         Err(e) => {
             // Not recorded: the schedule entry is still at its old time, so the attempt
             // will be made again (at-least-once), which is the safe side.
-            tracing::error!(delivery = %delivery.id, error = %e, "cannot record attempt");
+            tracing::error!(delivery = %delivery_id, error = %e, "cannot record attempt");
             done.closed = next_due.is_none();
             done.next_due = next_due;
         }
     }
-    if webhook.ordered {
+    if ordered {
         // An ordered webhook sends its next delivery only once this outcome is on disk:
         // after a crash the receiver may see the last attempt again, never an earlier
         // event after a later one. (One fsync per attempt is affordable at one in flight.)
         if let Err(e) = ctx.store.durable().await {
-            tracing::error!(delivery = %delivery.id, error = %e, "cannot make the attempt durable");
+            tracing::error!(delivery = %delivery_id, error = %e, "cannot make the attempt durable");
         }
     } else {
         ctx.store.request_commit();
@@ -414,20 +420,21 @@ struct Verdict {
 }
 
 /// Record a finished attempt on the delivery as stored now, not on the copy the attempt
-/// started from (`started`): a retry requested over the API while the attempt ran keeps
+/// started from (`started`, taken after `mark`): a retry requested over the API while the attempt ran keeps
 /// its time (unless the attempt succeeded, which satisfies it, or was answered 410 Gone),
 /// so the delivery keeps exactly one schedule entry and no change is overwritten. Nothing
 /// is written when the delivery was removed meanwhile (`None`).
 fn record(
     store: &Store,
-    started: &Delivery,
+    started: Delivery,
+    mark: ChangeMark,
     attempt: Attempt,
     request: RequestLog,
     verdict: &Verdict,
 ) -> Result<Option<Delivery>, crate::store::StoreError> {
     let (due_at_start, attempts_at_start) = (started.next_attempt_at, started.attempts.len());
     let mut old_status = started.status;
-    let stored = store.update_delivery_of(&started.event_id, &started.id, |d| {
+    let stored = store.update_delivery_from(started, mark, |d| {
         old_status = d.status;
         let untouched = d.next_attempt_at == due_at_start && d.attempts.len() == attempts_at_start;
         d.attempts.push(attempt);
@@ -573,6 +580,7 @@ mod tests {
         let (_dir, store) = testkit::store();
         let d = one_delivery(&store).await;
         // The attempt starts from the stored delivery ...
+        let mark = store.change_mark();
         let started = store.get_delivery(&d.id).unwrap().unwrap();
         // ... a retry is asked for while it is in flight ...
         let asked = started.next_attempt_at.unwrap() + 5;
@@ -587,7 +595,7 @@ mod tests {
             gone: false,
             next_due: Some(asked + 60_000),
         };
-        let stored = record(&store, &started, attempt, request, &verdict)
+        let stored = record(&store, started, mark, attempt, request, &verdict)
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -623,6 +631,7 @@ mod tests {
         };
         store.create_tenant(&tenant, &key, &[7; 32]).await.unwrap();
         let d = one_delivery(&store).await;
+        let mark = store.change_mark();
         let started = store.get_delivery(&d.id).unwrap().unwrap();
         assert!(store.delete_tenant("ten_1").await.unwrap());
         let (attempt, request) = failed_attempt();
@@ -631,13 +640,67 @@ mod tests {
             gone: false,
             next_due: Some(now_ms() + 60_000),
         };
-        let stored = record(&store, &started, attempt, request, &verdict).unwrap();
+        let stored = record(&store, started, mark, attempt, request, &verdict).unwrap();
         assert!(stored.is_none());
         assert!(
             store.get_delivery(&d.id).unwrap().is_none(),
             "not re-created"
         );
         assert_eq!(store.schedule_len(), 0, "no schedule entry left behind");
+    }
+
+    /// The common case: nothing but the attempt touched the delivery, so its copy is
+    /// recorded as it is; the store then holds exactly what a read would have given.
+    #[tokio::test]
+    async fn an_attempt_on_an_untouched_delivery_records_on_its_copy() {
+        let (_dir, store) = testkit::store();
+        let mark = store.change_mark();
+        let d = one_delivery(&store).await;
+        let (attempt, request) = failed_attempt();
+        let next = d.next_attempt_at.unwrap() + 60_000;
+        let verdict = Verdict {
+            success: false,
+            gone: false,
+            next_due: Some(next),
+        };
+        // Another event's delivery closed over the API meanwhile: counted as a change, so
+        // the copy is read again, with the same outcome.
+        for other in [false, true] {
+            let mark = if other {
+                let o = one_delivery(&store).await;
+                let mark = store.change_mark();
+                store
+                    .update_delivery(&o.id, |o| {
+                        o.status = DeliveryStatus::Failed;
+                        o.next_attempt_at = None;
+                        true
+                    })
+                    .unwrap();
+                assert_ne!(mark, store.change_mark());
+                mark
+            } else {
+                mark
+            };
+            let copy = store.get_delivery(&d.id).unwrap().unwrap();
+            let stored = record(
+                &store,
+                copy,
+                mark,
+                attempt.clone(),
+                request.clone(),
+                &verdict,
+            )
+            .unwrap()
+            .unwrap();
+            assert_eq!(Some(&stored), store.get_delivery(&d.id).unwrap().as_ref());
+            assert_eq!(stored.status, DeliveryStatus::Retrying);
+            assert_eq!(stored.attempts.len(), if other { 2 } else { 1 });
+        }
+        assert_eq!(
+            store.schedule_len(),
+            1,
+            "one open delivery, one schedule entry"
+        );
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ pub mod lane;
 pub mod net;
 pub mod payload;
 pub mod publish;
+mod recent;
 mod recover;
 pub mod retry;
 pub mod scheduler;
@@ -102,6 +103,7 @@ impl Engine {
             store: store.clone(),
             client,
             config: config.clone(),
+            recent: Arc::default(),
         };
         let (tx, rx) = mpsc::channel(hint_capacity.max(1));
         let rescan = Arc::new(std::sync::atomic::AtomicBool::new(false));

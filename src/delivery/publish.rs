@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::fanout::fan_out;
 use super::scheduler::{Fresh, Msg};
 use crate::model::{Delivery, Event};
-use crate::store::{Dedup, DueEntry, IngestOutcome, Store, StoreError};
+use crate::store::{ChangeMark, Dedup, DueEntry, IngestOutcome, Store, StoreError};
 
 /// What a publish did.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,10 +51,12 @@ impl Publisher {
         dedup: Option<Dedup<'_>>,
     ) -> Result<Published, StoreError> {
         let deliveries = fan_out(&self.store, event, event.created_at);
+        // Before the deliveries are stored: whatever changes them later is counted after.
+        let mark = self.store.change_mark();
         match self.store.ingest_dedup(event, &deliveries, dedup).await? {
             IngestOutcome::Created => {
                 self.store.stats_created(&deliveries);
-                self.send_hint(&deliveries, Some(event));
+                self.send_hint(&deliveries, Some((event, mark)));
                 crate::ops::metrics::ingested_event();
                 Ok(Published::Created {
                     event_id: event.id.clone(),
@@ -83,7 +85,7 @@ impl Publisher {
 
     /// [`Publisher::enqueue_new`] for deliveries just published: they travel with the
     /// hint (with their event), so their first attempt need not read them back.
-    fn send_hint(&self, deliveries: &[Delivery], published: Option<&Event>) {
+    fn send_hint(&self, deliveries: &[Delivery], published: Option<(&Event, ChangeMark)>) {
         if deliveries.is_empty() {
             return;
         }
@@ -101,9 +103,10 @@ impl Publisher {
                 })
             })
             .collect();
-        let fresh = published.map(|event| Fresh {
+        let fresh = published.map(|(event, mark)| Fresh {
             deliveries: deliveries.to_vec(),
             event: Arc::new(event.clone()),
+            mark,
         });
         // The last slot is kept for the `Rescan` message.
         let sent = tx.capacity() > 1 && tx.try_send(Msg::New(entries, fresh)).is_ok();

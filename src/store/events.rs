@@ -231,7 +231,7 @@ impl Store {
     pub(super) fn purge_tenant_events(&self, tenant_id: &str) -> Result<(), StoreError> {
         for item in self.t.data.prefix(keys::prefix(TENANT_EVENT, tenant_id)) {
             let event_id = keys::second(&item.key()?);
-            let _event = super::locks::event(&event_id);
+            let _event = super::locks::event_to_change(&event_id);
             let mut batch = self.batch()?;
             self.stage_remove_event(&mut batch, tenant_id, &event_id)?;
             self.commit(batch)?;

@@ -30,7 +30,7 @@ use fjall::config::PartitioningPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
 pub use alerts::AlertQueued;
-pub use deliveries::{DeliveryFilter, DueEntry};
+pub use deliveries::{ChangeMark, DeliveryFilter, DueEntry};
 
 pub use events::{Dedup, IngestOutcome};
 pub use stats::StatsBucket;

@@ -277,6 +277,7 @@ impl Scheduler {
                         crate::delivery::attempt::Prepared {
                             delivery: d,
                             event: fresh.event.clone(),
+                            mark: fresh.mark,
                         },
                     );
                 }

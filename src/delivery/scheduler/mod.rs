@@ -52,6 +52,8 @@ const FRESH_CAP: usize = 4_096;
 pub(crate) struct Fresh {
     pub(crate) deliveries: Vec<crate::model::Delivery>,
     pub(crate) event: Arc<crate::model::Event>,
+    /// Taken before they were stored: see `Store::update_delivery_from`.
+    pub(crate) mark: crate::store::ChangeMark,
 }
 
 /// Messages to the scheduler.
