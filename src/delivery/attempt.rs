@@ -10,6 +10,7 @@ use http_body_util::Full;
 
 use super::net::client::find_in_chain;
 use super::net::{describe_error, read_body_capped, ConnectError, DeliveryClient};
+use super::target::Target;
 use super::{payload, retry};
 use crate::config::Config;
 use crate::model::{now_ms, Attempt, Delivery, DeliveryStatus, RequestLog, Webhook};
@@ -41,6 +42,8 @@ pub struct AttemptContext {
     pub config: Arc<Config>,
     /// Events read lately, for the next attempts of their other deliveries.
     pub(crate) recent: Arc<super::recent::RecentEvents>,
+    /// Webhook URLs checked and parsed.
+    pub(crate) targets: Arc<super::target::Targets>,
 }
 
 /// A delivery as just published, with its event: what [`run`] would otherwise read.
@@ -152,7 +155,7 @@ pub async fn run(
         .map(|d| retry::due_after(now_ms(), d))
     };
     let request = RequestLog {
-        headers: payload::headers_for_log(&headers, &webhook.headers),
+        headers: payload::headers_for_log(headers, &webhook.headers),
         // The body is rebuilt from the event when the log is read (see `RequestLog`).
         body: String::new(),
         body_format: Some(webhook.payload_format),
@@ -261,7 +264,7 @@ pub async fn send_test(
     };
     delivery.next_attempt_at = None;
     delivery.request = Some(RequestLog {
-        headers: payload::headers_for_log(&headers, &webhook.headers),
+        headers: payload::headers_for_log(headers, &webhook.headers),
         body: String::new(),
         body_format: Some(webhook.payload_format),
     });
@@ -321,14 +324,16 @@ async fn exchange(
     );
     let timeout = attempt_timeout(webhook.timeout_secs.unwrap_or(cfg.timeout_secs));
     let started = Instant::now();
-    let result = match url_refusal(&webhook.url, cfg.allow_http) {
-        Some(refusal) => Ok(Err(AttemptError::Refused(refusal))),
-        None => {
+    let result = match ctx.targets.of(&webhook.url) {
+        Target::Refused(refusal) => Ok(Err(AttemptError::Refused(refusal))),
+        Target::Unusable(why) => Ok(Err(AttemptError::Transport(why))),
+        Target::Send(uri) => {
             tokio::time::timeout(
                 timeout,
                 send(
                     &ctx.client,
                     webhook,
+                    uri,
                     &headers,
                     body,
                     cfg.max_response_capture_bytes,
@@ -364,32 +369,6 @@ async fn exchange(
         headers,
         retry_after,
     }
-}
-
-/// Why a stored webhook URL may not be sent to under the current config, if it may not:
-/// URLs are validated when a webhook is saved, but the operator may have turned
-/// `delivery.allow_http` off since, and webhooks saved by older versions may carry
-/// credentials. Such an attempt fails with this error (and is retried on schedule, so
-/// fixing the URL or the config lets the delivery through) instead of being sent.
-fn url_refusal(raw: &str, allow_http: bool) -> Option<String> {
-    let Ok(url) = url::Url::parse(raw) else {
-        return Some("refused: the webhook URL is not a valid URL".into());
-    };
-    if url.scheme() == "http" && !allow_http {
-        return Some(
-            "refused: plain http:// delivery is turned off (delivery.allow_http = false); \
-             change the webhook URL to https://"
-                .into(),
-        );
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Some(
-            "refused: the webhook URL contains credentials (user:password@); \
-             send them in a custom header instead"
-                .into(),
-        );
-    }
-    None
 }
 
 /// An attempt's time limit from its configured seconds; a stored value that is not a valid
@@ -500,6 +479,7 @@ pub async fn close_without_attempt(ctx: &AttemptContext, delivery_id: &str, why:
 async fn send(
     client: &DeliveryClient,
     webhook: &Webhook,
+    uri: http::Uri,
     headers: &[(String, String)],
     body: Vec<u8>,
     cap: usize,
@@ -516,15 +496,15 @@ async fn send(
     // request through a closure for each header (2 % of hookd's CPU in fan-out).
     let mut req = http::Request::new(Full::new(Bytes::from(body)));
     *req.method_mut() = method;
-    *req.uri_mut() = webhook
-        .url
-        .parse::<http::Uri>()
-        .map_err(|e| cannot_build(&e))?;
+    *req.uri_mut() = uri;
     let map = req.headers_mut();
     map.reserve(headers.len());
     for (k, v) in headers {
         let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| cannot_build(&e))?;
-        let value = http::HeaderValue::from_str(v).map_err(|e| cannot_build(&e))?;
+        let mut value = http::HeaderValue::from_str(v).map_err(|e| cannot_build(&e))?;
+        // Values no two requests share are sent as never-indexed literals: entering them
+        // into the connection's HPACK table would only push out the ones that repeat.
+        value.set_sensitive(payload::UNIQUE_PER_REQUEST.contains(&k.as_str()));
         map.append(name, value);
     }
     let resp = client.request(req).await.map_err(|e| {
@@ -717,6 +697,7 @@ mod tests {
 
     #[test]
     fn http_urls_are_refused_once_allow_http_is_off_and_credentials_always() {
+        use crate::delivery::target::refusal as url_refusal;
         assert_eq!(url_refusal("https://crm.example.com/hooks", false), None);
         assert_eq!(url_refusal("http://127.0.0.1:9/hooks", true), None);
         let e = url_refusal("http://127.0.0.1:9/hooks", false).unwrap();

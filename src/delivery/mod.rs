@@ -19,6 +19,7 @@ mod recent;
 mod recover;
 pub mod retry;
 pub mod scheduler;
+mod target;
 #[cfg(test)]
 pub(crate) mod testkit;
 
@@ -104,6 +105,7 @@ impl Engine {
             client,
             config: config.clone(),
             recent: Arc::default(),
+            targets: Arc::new(target::Targets::new(d.allow_http)),
         };
         let (tx, rx) = mpsc::channel(hint_capacity.max(1));
         let rescan = Arc::new(std::sync::atomic::AtomicBool::new(false));

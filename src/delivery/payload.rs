@@ -52,6 +52,13 @@ pub fn body(event: &Event, format: PayloadFormat) -> Vec<u8> {
     }
 }
 
+/// The headers whose values differ on every request (signatures, the delivery's id).
+pub const UNIQUE_PER_REQUEST: [&str; 3] = [
+    "webhook-signature",
+    "x-webhook-signature",
+    "x-webhook-delivery",
+];
+
 /// Every header of one attempt, in the contract's order, ending with the webhook's own.
 /// `secrets` are the current secret first, then rotated ones still in grace.
 pub fn headers(
@@ -88,21 +95,18 @@ pub fn headers(
 }
 
 /// The headers as the delivery log keeps them: the webhook's own header values are
-/// redacted (they are often credentials: `X-Api-Key`, `Authorization`).
+/// redacted (they are often credentials: `X-Api-Key`, `Authorization`). Takes the sent
+/// headers over rather than copying them: once sent they are only logged.
 pub fn headers_for_log(
-    headers: &[(String, String)],
+    mut headers: Vec<(String, String)>,
     custom: &BTreeMap<String, String>,
 ) -> Vec<(String, String)> {
+    for (k, v) in &mut headers {
+        if custom.contains_key(k) {
+            *v = "[redacted]".to_string();
+        }
+    }
     headers
-        .iter()
-        .map(|(k, v)| {
-            if custom.contains_key(k) {
-                (k.clone(), "[redacted]".to_string())
-            } else {
-                (k.clone(), v.clone())
-            }
-        })
-        .collect()
 }
 
 /// The first `cap` bytes of `bytes` as text (lossy), cut on a character boundary.
