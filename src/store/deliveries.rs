@@ -1,7 +1,6 @@
 //! Deliveries, their log queries, and the durable schedule (what is owed an attempt,
 //! keyed by due time).
 
-use super::codec::{decode, encode};
 use super::keys::{self, DELIVERY, EVENT_DELIVERY, SCHEDULE, WEBHOOK_DELIVERY};
 use super::{Store, StoreError};
 use crate::model::{Delivery, DeliveryStatus};
@@ -42,7 +41,11 @@ pub(super) fn stage_delivery(
     if let Some(due) = d.next_attempt_at {
         batch.insert(&t.schedule, keys::schedule(&d.webhook_id, due, &d.id), []);
     }
-    batch.insert(&t.data, keys::one(DELIVERY, &d.id), encode(d));
+    batch.insert(
+        &t.data,
+        keys::one(DELIVERY, &d.id),
+        super::delivery_codec::encode(d),
+    );
 }
 
 /// Add a new delivery with its webhook-log and event index entries to a batch.
@@ -88,7 +91,7 @@ impl Store {
         self.t
             .data
             .get(keys::one(DELIVERY, id))?
-            .map(|v| decode(&v))
+            .map(|v| super::delivery_codec::decode(&v))
             .transpose()
     }
 

@@ -12,6 +12,7 @@ mod catalog;
 pub mod codec;
 mod commit;
 mod deliveries;
+mod delivery_codec;
 mod events;
 mod keys;
 mod locks;
