@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{tenant_scope, Need, Principal};
-use super::body::{json_response, parse_json, require_json_content_type};
+use super::body::{compact_json, json_response, parse_json, require_json_content_type};
 use super::deliveries::delivery_summary_json;
 use super::error::ApiError;
 use super::AppState;
@@ -27,9 +27,18 @@ type Resp = Result<Response<Full<Bytes>>, ApiError>;
 struct PublishInput {
     #[serde(rename = "type")]
     event_type: String,
-    data: serde_json::Value,
+    /// Kept as the text sent (checked to be JSON): stored and delivered as sent, keys in
+    /// the sender's order and numbers as written, without a tree built and written out
+    /// again per event.
+    data: Box<serde_json::value::RawValue>,
+    /// `null` reads as absent.
     #[serde(default)]
-    actor: Option<serde_json::Value>,
+    actor: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// Whether a JSON text (valid JSON) is an object.
+fn is_object(raw: &serde_json::value::RawValue) -> bool {
+    raw.get().trim_start().starts_with('{')
 }
 
 /// `Idempotency-Key`: 1–255 visible ASCII characters.
@@ -103,18 +112,14 @@ async fn publish_inner(state: &AppState, tenant: &str, parts: &Parts, body: &Byt
             ),
         ));
     }
-    if !input.data.is_object() {
+    if !is_object(&input.data) {
         return Err(ApiError::unprocessable(
             "invalid_data",
             "data",
             "`data` must be a JSON object",
         ));
     }
-    if input
-        .actor
-        .as_ref()
-        .is_some_and(|a| !a.is_object() && !a.is_null())
-    {
+    if input.actor.as_deref().is_some_and(|a| !is_object(a)) {
         return Err(ApiError::unprocessable(
             "invalid_actor",
             "actor",
@@ -126,8 +131,8 @@ async fn publish_inner(state: &AppState, tenant: &str, parts: &Parts, body: &Byt
         id: new_id(IdKind::Event),
         tenant_id: tenant.to_string(),
         event_type: input.event_type,
-        data: input.data.to_string(),
-        actor: input.actor.filter(|a| !a.is_null()).map(|a| a.to_string()),
+        data: compact_json(input.data.get()),
+        actor: input.actor.map(|a| compact_json(a.get())),
         created_at: now,
     };
     let dedup = idem.as_deref().map(Dedup::Idempotency);
