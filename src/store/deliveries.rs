@@ -27,19 +27,25 @@ fn parse_entry(key: &[u8]) -> Option<DueEntry> {
 /// Add a delivery to a batch, moving its schedule entry from `old_due` to its
 /// `next_attempt_at` (none when final). The invariant "an open delivery has exactly one
 /// schedule entry" is kept here and only here.
+///
+/// Each schedule key is written once and removed at most once (an unchanged due time is
+/// not written again), so it is removed with a weak tombstone: when a flush or compaction
+/// meets the tombstone with the entry, both are dropped. Entries sent within a memtable's
+/// life (nearly all, under load) then never reach a table, and a drained range holds no
+/// tombstones for later scans to step over.
 pub(super) fn stage_delivery(
     t: &super::Keyspaces,
     batch: &mut fjall::OwnedWriteBatch,
     d: &Delivery,
     old_due: Option<u64>,
 ) {
-    if let Some(old) = old_due {
-        if Some(old) != d.next_attempt_at {
-            batch.remove(&t.schedule, keys::schedule(&d.webhook_id, old, &d.id));
+    if old_due != d.next_attempt_at {
+        if let Some(old) = old_due {
+            batch.remove_weak(&t.schedule, keys::schedule(&d.webhook_id, old, &d.id));
         }
-    }
-    if let Some(due) = d.next_attempt_at {
-        batch.insert(&t.schedule, keys::schedule(&d.webhook_id, due, &d.id), []);
+        if let Some(due) = d.next_attempt_at {
+            batch.insert(&t.schedule, keys::schedule(&d.webhook_id, due, &d.id), []);
+        }
     }
     batch.insert(
         &t.data,

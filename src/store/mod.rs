@@ -493,6 +493,74 @@ mod tests {
         );
     }
 
+    /// Schedule entries are removed with weak tombstones: through a flush of the
+    /// entries, a flush of their removals and moves, a compaction of both, and a reopen,
+    /// every open delivery keeps exactly its one entry at its due time and no final one
+    /// keeps any (an unchanged due time is not written a second time).
+    #[tokio::test]
+    async fn schedule_entries_stay_exact_through_flushes_compaction_and_reopen() {
+        use crate::model::{Delivery, DeliveryStatus, Event};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16, std::time::Duration::ZERO).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..300u64 {
+            let event = Event {
+                id: format!("evt_{i:04}"),
+                tenant_id: "ten_1".into(),
+                event_type: "rental.contract.signed".into(),
+                data: "{}".into(),
+                actor: None,
+                created_at: 1_000 + i,
+            };
+            let d = Delivery::pending(&event, "wh_1", event.created_at);
+            store
+                .ingest(&event, std::slice::from_ref(&d), None)
+                .await
+                .unwrap();
+            ids.push(d.id);
+        }
+        store.t.schedule.rotate_memtable_and_wait().unwrap();
+        let mut expected = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let stored = store
+                .update_delivery(id, |d| {
+                    match i % 3 {
+                        0 => {
+                            d.status = DeliveryStatus::Failed;
+                            d.next_attempt_at = None;
+                        }
+                        1 => d.next_attempt_at = Some(50_000 + i as u64),
+                        // The due time stays: nothing is written to the schedule.
+                        _ => d.status = DeliveryStatus::Retrying,
+                    }
+                    true
+                })
+                .unwrap()
+                .unwrap();
+            if let Some(due) = stored.next_attempt_at {
+                expected.push((due, id.clone()));
+            }
+        }
+        expected.sort();
+        let check = |store: &Store| {
+            let found: Vec<(u64, String)> = store
+                .due_entries("wh_1", None, u64::MAX, 1_000)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.due_ms, e.delivery_id))
+                .collect();
+            assert_eq!(found, expected);
+        };
+        check(&store);
+        store.t.schedule.rotate_memtable_and_wait().unwrap();
+        check(&store);
+        store.t.schedule.major_compact().unwrap();
+        check(&store);
+        store.flush_blocking().unwrap();
+        drop(store);
+        check(&reopen(dir.path(), 16));
+    }
+
     /// A value of 300 KiB is in the files once `durable` returns, like a small one.
     #[tokio::test]
     async fn large_values_are_on_disk_when_durable_returns() {
