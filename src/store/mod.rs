@@ -395,28 +395,31 @@ mod tests {
     /// crash at this moment would leave (a dropped store persists its journal, so
     /// reopening the original would prove nothing).
     fn open_disk_copy(dir: &Path) -> (tempfile::TempDir, Store) {
-        // fjall's worker may flush (write a table, drop a journal) while `cp` runs, and
-        // `cp` fails on a file that vanished under it: copy again, as a crash at a
-        // slightly later moment.
-        let mut copy = tempfile::tempdir().unwrap();
-        let mut tries = 0;
-        while !std::process::Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", dir.display()))
-            .arg(copy.path())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-        {
-            tries += 1;
-            assert!(tries < 20, "cannot copy {}", dir.display());
+        // fjall's worker may flush (write a table, drop a journal) while `cp` runs: `cp`
+        // fails on a file that vanished under it, and a copy whose directory listing was
+        // read before a table was written but whose manifest was copied after it names a
+        // table the copy lacks (no crash leaves that: a table is on disk before any
+        // manifest names it). Either way, copy again, as a crash at a slightly later
+        // moment.
+        for _ in 0..20 {
+            let copy = tempfile::tempdir().unwrap();
+            let copied = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(format!("{}/.", dir.display()))
+                .arg(copy.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            if copied {
+                // The copy carries the lock file of the live database; fjall locks it again.
+                if let Ok(store) = Store::open(copy.path(), 16, std::time::Duration::ZERO) {
+                    return (copy, store);
+                }
+            }
             std::thread::sleep(std::time::Duration::from_millis(20));
-            copy = tempfile::tempdir().unwrap();
         }
-        // The copy carries the lock file of the live database; fjall locks it again.
-        let store = Store::open(copy.path(), 16, std::time::Duration::ZERO).unwrap();
-        (copy, store)
+        panic!("cannot copy and open {} in 20 tries", dir.display());
     }
 
     fn event_type(name: String, sample: String) -> crate::model::EventType {
