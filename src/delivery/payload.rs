@@ -52,6 +52,19 @@ pub fn body(event: &Event, format: PayloadFormat) -> Vec<u8> {
     }
 }
 
+/// The names of the headers [`headers`] sets itself, in the order it sets them.
+pub const OWN_HEADERS: [&str; 9] = [
+    "content-type",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-webhook-signature",
+    "x-webhook-event",
+    "x-webhook-delivery",
+    "x-webhook-attempt",
+];
+
 /// The headers whose values differ on every request (signatures, the delivery's id).
 pub const UNIQUE_PER_REQUEST: [&str; 3] = [
     "webhook-signature",
@@ -150,6 +163,17 @@ mod tests {
             String::from_utf8(body(&e, PayloadFormat::Envelope)).unwrap(),
             serde_json::to_string(&expected).unwrap()
         );
+    }
+
+    #[test]
+    fn the_own_headers_are_those_set_in_that_order() {
+        let wh = crate::delivery::testkit::webhook("wh_1", "ten_1");
+        let names: Vec<String> = headers(&wh, &["whsec_x"], &event(), "dlv_1", 1, 0, b"{}")
+            .into_iter()
+            .map(|(k, _)| k)
+            .take(OWN_HEADERS.len())
+            .collect();
+        assert_eq!(names, OWN_HEADERS);
     }
 
     #[test]
