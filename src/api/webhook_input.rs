@@ -47,24 +47,21 @@ pub struct WebhookInput {
     pub disabled_reason: Option<serde_json::Value>,
 }
 
-/// Headers hookd sets itself; a webhook may not override them.
-const RESERVED_HEADERS: &[&str] = &[
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "x-webhook-signature",
-    "x-webhook-event",
-    "x-webhook-delivery",
-    "x-webhook-attempt",
-    "content-type",
+/// Headers a webhook may not set: hookd's own (`payload::OWN_HEADERS`) and those that
+/// belong to the connection, not to the request.
+const CONNECTION_HEADERS: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "host",
     "connection",
-    "user-agent",
     "te",
     "upgrade",
 ];
+
+fn is_reserved_header(lowercase: &str) -> bool {
+    crate::delivery::payload::OWN_HEADERS.contains(&lowercase)
+        || CONNECTION_HEADERS.contains(&lowercase)
+}
 
 fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
     ApiError::unprocessable(code, field, message)
@@ -304,7 +301,7 @@ fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), ApiError> 
                 "the value of header `{name}` is not a valid header value (printable, at most 4096 bytes)"
             )));
         }
-        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        if is_reserved_header(&name.to_ascii_lowercase()) {
             return Err(bad(format!(
                 "header `{name}` is set by hookd itself (signatures and delivery metadata) and cannot be overridden"
             )));

@@ -170,7 +170,6 @@ pub async fn run(
     // and the schedule entry still at its old time makes the attempt again: a duplicate,
     // never a loss (at-least-once). Waiting here would cap each webhook at
     // max_in_flight / fsync-latency attempts per second.
-    let ordered = webhook.ordered;
     match record(&ctx.store, delivery, mark, attempt, request, &verdict) {
         Ok(Some(stored)) => {
             done.closed = !stored.status.is_open();
@@ -189,7 +188,7 @@ pub async fn run(
             done.next_due = next_due;
         }
     }
-    if ordered {
+    if webhook.ordered {
         // An ordered webhook sends its next delivery only once this outcome is on disk:
         // after a crash the receiver may see the last attempt again, never an earlier
         // event after a later one. (One fsync per attempt is affordable at one in flight.)
@@ -716,16 +715,5 @@ mod tests {
         assert!(!done.success && done.skipped && !done.closed);
         let due = done.next_due.expect("retried");
         assert!(due > now_ms() && due <= now_ms() + PANICKED_RETRY_MS);
-    }
-
-    #[test]
-    fn http_urls_are_refused_once_allow_http_is_off_and_credentials_always() {
-        use crate::delivery::target::refusal as url_refusal;
-        assert_eq!(url_refusal("https://crm.example.com/hooks", false), None);
-        assert_eq!(url_refusal("http://127.0.0.1:9/hooks", true), None);
-        let e = url_refusal("http://127.0.0.1:9/hooks", false).unwrap();
-        assert!(e.starts_with("refused:") && e.contains("allow_http"), "{e}");
-        let e = url_refusal("https://user:secret@crm.example.com/", false).unwrap();
-        assert!(e.starts_with("refused:") && !e.contains("secret@"), "{e}");
     }
 }

@@ -70,7 +70,7 @@ fn judge(url: &str, allow_http: bool) -> Target {
 /// `delivery.allow_http` off since, and webhooks saved by older versions may carry
 /// credentials. Such an attempt fails with this error (and is retried on schedule, so
 /// fixing the URL or the config lets the delivery through) instead of being sent.
-pub(crate) fn refusal(raw: &str, allow_http: bool) -> Option<String> {
+fn refusal(raw: &str, allow_http: bool) -> Option<String> {
     let Ok(url) = url::Url::parse(raw) else {
         return Some("refused: the webhook URL is not a valid URL".into());
     };
@@ -114,5 +114,15 @@ mod tests {
             targets.of(&format!("https://h{i}.example.com/"));
         }
         assert!(targets.lock().len() <= KEPT, "the list stays bounded");
+    }
+
+    #[test]
+    fn http_urls_are_refused_once_allow_http_is_off_and_credentials_always() {
+        assert_eq!(refusal("https://crm.example.com/hooks", false), None);
+        assert_eq!(refusal("http://127.0.0.1:9/hooks", true), None);
+        let e = refusal("http://127.0.0.1:9/hooks", false).unwrap();
+        assert!(e.starts_with("refused:") && e.contains("allow_http"), "{e}");
+        let e = refusal("https://user:secret@crm.example.com/", false).unwrap();
+        assert!(e.starts_with("refused:") && !e.contains("secret@"), "{e}");
     }
 }
