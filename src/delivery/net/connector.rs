@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use http::Uri;
 use hyper_util::rt::TokioIo;
+
+use super::cork::Corked;
 use tokio::net::TcpStream;
 
 use super::policy::{NetPolicy, Refused};
@@ -222,9 +224,10 @@ impl GuardedConnector {
 }
 
 impl tower_service::Service<Uri> for GuardedConnector {
-    /// hyper-util's `TokioIo` adapts the tokio socket to hyper's I/O traits and implements
-    /// `Connection`, which both hyper-rustls and the pooled client require.
-    type Response = TokioIo<TcpStream>;
+    /// hyper-util's `TokioIo` adapts the socket to hyper's I/O traits and implements
+    /// `Connection`, which both hyper-rustls and the pooled client require. The socket
+    /// gathers each turn's writes (see [`Corked`]).
+    type Response = TokioIo<Corked>;
     type Error = ConnectError;
     /// Boxed because the future is an `async` block; the allocation is per connection, not
     /// per request, and the pool keeps connections alive.
@@ -248,7 +251,7 @@ impl tower_service::Service<Uri> for GuardedConnector {
                         443
                     });
             let stream = connect_checked(host, port, &policy, connect_timeout).await?;
-            Ok(TokioIo::new(stream))
+            Ok(TokioIo::new(Corked::new(stream)))
         })
     }
 }
@@ -353,6 +356,6 @@ mod tests {
         let mut connector = GuardedConnector::new(loopback_policy(), T);
         let uri: Uri = format!("http://localhost:{port}/x").parse().unwrap();
         let io = connector.call(uri).await.unwrap();
-        assert_eq!(io.inner().peer_addr().unwrap().port(), port);
+        assert_eq!(io.inner().get_ref().peer_addr().unwrap().port(), port);
     }
 }

@@ -10,6 +10,8 @@
 //!   check is made on the very address the socket connects to, after DNS, so a name that
 //!   resolves to a public address at validation time and to 127.0.0.1 later (DNS rebinding)
 //!   gains nothing.
+//! * [`cork`] gathers what a connection writes within one turn of the runtime into one
+//!   `write` (many HTTP/2 requests, one system call).
 //! * [`client`] builds the pooled HTTP/1.1 + HTTP/2 client over rustls on top of that
 //!   connector, and reads response bodies with a hard size cap.
 //! * [`reachability`] answers "can we reach this URL at all?" when a webhook is registered,
@@ -20,6 +22,7 @@
 
 pub mod client;
 pub mod connector;
+mod cork;
 pub mod policy;
 pub mod reachability;
 
