@@ -355,7 +355,6 @@ impl Store {
     /// Commit a batch; a failure poisons the store (see `commit.rs`).
     fn commit(&self, batch: fjall::OwnedWriteBatch) -> Result<(), StoreError> {
         batch.commit().map_err(|e| self.committer.poison(e))?;
-        self.committer.after_write();
         Ok(())
     }
 }
