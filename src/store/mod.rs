@@ -14,6 +14,7 @@ mod commit;
 mod deliveries;
 mod delivery_codec;
 mod events;
+mod key_cache;
 mod keys;
 mod locks;
 mod retention;
@@ -144,6 +145,8 @@ pub struct Store {
     alert_nudge: Arc<tokio::sync::Notify>,
     /// Statistics changes not yet added to the `stats` keyspace (see `stats.rs`).
     stats: Arc<stats::StatsDeltas>,
+    /// API keys lately used (see `key_cache.rs`).
+    key_cache: Arc<key_cache::KeyCache>,
 }
 
 /// `a/b` as an index key (0x00 separator: ids and names never contain it).
@@ -275,6 +278,7 @@ impl Store {
             committer,
             webhook_cache: Arc::default(),
             meta_lock: Arc::default(),
+            key_cache: Arc::default(),
             alert_nudge: Arc::default(),
             stats: Arc::default(),
         };

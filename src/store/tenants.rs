@@ -21,6 +21,7 @@ impl Store {
             &key_hash[..],
         );
         self.commit(batch)?;
+        self.key_cache.forget_all();
         self.durable().await
     }
 
@@ -67,13 +68,27 @@ impl Store {
                 &key_hash[..],
             );
             self.commit(batch)?;
+            self.key_cache.forget_all();
         }
         self.durable().await
     }
 
     /// The key whose SHA-256 this is, if any.
     pub fn key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
-        self.t.keys.get(&hash[..])?.map(|v| decode(&v)).transpose()
+        let generation = match self.key_cache.get(hash) {
+            Ok(key) => return Ok(Some(key)),
+            Err(generation) => generation,
+        };
+        let key: Option<ApiKey> = self
+            .t
+            .keys
+            .get(&hash[..])?
+            .map(|v| decode(&v))
+            .transpose()?;
+        if let Some(k) = &key {
+            self.key_cache.put(generation, *hash, k);
+        }
+        Ok(key)
     }
 
     /// A tenant's keys (metadata only: values are never stored).
@@ -100,6 +115,7 @@ impl Store {
             batch.remove(&self.t.keys, hash);
             batch.remove(&self.t.tenant_keys, index);
             self.commit(batch)?;
+            self.key_cache.forget_all();
         }
         self.durable().await?;
         Ok(true)
@@ -119,6 +135,7 @@ impl Store {
             batch.remove(&self.t.tenant_keys, index);
         }
         self.commit(batch)?;
+        self.key_cache.forget_all();
         for wh in self.tenant_webhooks(tenant_id) {
             self.delete_webhook(tenant_id, &wh.id).await?;
         }
