@@ -501,9 +501,8 @@ async fn send(
     for (k, v) in headers {
         let name = header_name(k).map_err(|e| cannot_build(&e))?;
         let mut value = http::HeaderValue::from_str(v).map_err(|e| cannot_build(&e))?;
-        // Values no two requests share are sent as never-indexed literals: entering them
-        // into the connection's HPACK table would only push out the ones that repeat.
-        value.set_sensitive(payload::UNIQUE_PER_REQUEST.contains(&k.as_str()));
+        // Values that seldom repeat are sent as never-indexed literals (`NOT_INDEXED`).
+        value.set_sensitive(payload::NOT_INDEXED.contains(&k.as_str()));
         map.append(name, value);
     }
     let resp = client.request(req).await.map_err(|e| {

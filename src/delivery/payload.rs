@@ -65,11 +65,17 @@ pub const OWN_HEADERS: [&str; 9] = [
     "x-webhook-attempt",
 ];
 
-/// The headers whose values differ on every request (signatures, the delivery's id).
-pub const UNIQUE_PER_REQUEST: [&str; 3] = [
+/// The headers whose values seldom repeat within an HTTP/2 connection's header table
+/// (4 KiB, a few dozen entries): the signatures and the delivery id differ on every
+/// request, the event id and the timestamp on nearly every one when many events are in
+/// flight. Sent as never-indexed literals: entered into the table they only push out the
+/// values that do repeat, and every entry of the same name is compared on each lookup.
+pub const NOT_INDEXED: [&str; 5] = [
     "webhook-signature",
     "x-webhook-signature",
     "x-webhook-delivery",
+    "webhook-id",
+    "webhook-timestamp",
 ];
 
 /// Every header of one attempt, in the contract's order, ending with the webhook's own.
