@@ -20,10 +20,9 @@ use std::time::Duration;
 
 use http::Uri;
 use hyper_util::rt::TokioIo;
-
-use super::cork::Corked;
 use tokio::net::TcpStream;
 
+use super::cork::Corked;
 use super::policy::{NetPolicy, Refused};
 
 /// Why [`connect_checked`] produced no connection.

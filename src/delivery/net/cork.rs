@@ -165,6 +165,20 @@ mod tests {
         (Corked::new(client.unwrap()), accepted.unwrap().0)
     }
 
+    /// The peer reads `n` bytes, then answers `reply`; the task gives what it read.
+    fn answer(
+        mut peer: TcpStream,
+        n: usize,
+        reply: &'static [u8],
+    ) -> tokio::task::JoinHandle<Vec<u8>> {
+        tokio::spawn(async move {
+            let mut got = vec![0u8; n];
+            peer.read_exact(&mut got).await.unwrap();
+            peer.write_all(reply).await.unwrap();
+            got
+        })
+    }
+
     /// Counts the wakes asked for.
     struct CountWakes(std::sync::atomic::AtomicUsize);
 
@@ -199,37 +213,27 @@ mod tests {
 
     #[tokio::test]
     async fn flushed_writes_go_out_together_at_the_next_read() {
-        let (mut corked, mut peer) = pair().await;
+        let (mut corked, peer) = pair().await;
         corked.write_all(b"one ").await.unwrap();
         corked.flush().await.unwrap();
         corked.write_all(b"two").await.unwrap();
         corked.flush().await.unwrap();
-        let echo = tokio::spawn(async move {
-            let mut got = [0u8; 7];
-            peer.read_exact(&mut got).await.unwrap();
-            peer.write_all(b"ok").await.unwrap();
-            got
-        });
-        let mut answer = [0u8; 2];
-        corked.read_exact(&mut answer).await.unwrap();
-        assert_eq!(&echo.await.unwrap(), b"one two");
+        let peer = answer(peer, 7, b"ok");
+        let mut got = [0u8; 2];
+        corked.read_exact(&mut got).await.unwrap();
+        assert_eq!(peer.await.unwrap(), b"one two");
         assert!(corked.waiting.is_empty());
     }
 
     #[tokio::test]
     async fn a_read_writes_what_waits_so_a_request_never_sits_unsent() {
-        let (mut corked, mut peer) = pair().await;
+        let (mut corked, peer) = pair().await;
         corked.write_all(b"ping").await.unwrap();
-        let echo = tokio::spawn(async move {
-            let mut got = [0u8; 4];
-            peer.read_exact(&mut got).await.unwrap();
-            peer.write_all(b"pong").await.unwrap();
-            got
-        });
-        let mut answer = [0u8; 4];
-        corked.read_exact(&mut answer).await.unwrap();
-        assert_eq!(&answer, b"pong");
-        assert_eq!(&echo.await.unwrap(), b"ping");
+        let peer = answer(peer, 4, b"pong");
+        let mut got = [0u8; 4];
+        corked.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"pong");
+        assert_eq!(peer.await.unwrap(), b"ping");
     }
 
     #[tokio::test]
