@@ -120,8 +120,6 @@ pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Parse JSON into `T`: malformed JSON → 400 `invalid_json`; a field of the wrong type or
-/// an unknown field → 400 naming the field.
 /// `json` (valid JSON text) without the whitespace between its tokens; strings, keys
 /// and their order, and numbers stay exactly as written.
 pub fn compact_json(json: &str) -> String {
@@ -154,6 +152,8 @@ pub fn compact_json(json: &str) -> String {
     out
 }
 
+/// Parse JSON into `T`: malformed JSON → 400 `invalid_json`; a field of the wrong type or
+/// an unknown field → 400 naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::bad_request(
