@@ -18,6 +18,8 @@ pub struct Hookd {
     pub addr: SocketAddr,
     /// When the process was spawned.
     pub spawned_at: Instant,
+    /// The machine's CPU time and the bench's own when hookd was spawned.
+    machine_at_spawn: Option<MachineTimes>,
 }
 
 /// How to start hookd: binary, config file, log file.
@@ -37,6 +39,7 @@ impl HookdSpec {
             .open(&self.log)
             .with_context(|| format!("opening {}", self.log.display()))?;
         let spawned_at = Instant::now();
+        let machine_at_spawn = MachineTimes::now();
         let mut child = Command::new(&self.bin)
             .arg("serve")
             .arg("--config")
@@ -70,6 +73,7 @@ impl HookdSpec {
                     .parse()
                     .with_context(|| format!("parsing hookd's address {addr:?}"))?,
                 spawned_at,
+                machine_at_spawn,
             }),
             Err(_) => {
                 let _ = child.kill();
@@ -121,6 +125,64 @@ impl Hookd {
     /// Peak and current resident memory and CPU seconds used so far.
     pub fn usage(&self) -> Usage {
         proc_usage(self.pid()).unwrap_or_default()
+    }
+
+    /// What the machine did since hookd was spawned: the share of its CPU time stolen by
+    /// the hypervisor and left idle, and the CPU seconds of this bench process (loader and
+    /// receiver). `None` where `/proc` cannot be read.
+    pub fn machine(&self) -> Option<Machine> {
+        let (start, now) = (self.machine_at_spawn?, MachineTimes::now()?);
+        let total = now.total.saturating_sub(start.total).max(1) as f64;
+        Some(Machine {
+            steal_pct: 100.0 * now.steal.saturating_sub(start.steal) as f64 / total,
+            idle_pct: 100.0 * now.idle.saturating_sub(start.idle) as f64 / total,
+            bench_cpu_secs: now.bench.saturating_sub(start.bench) as f64 / 100.0,
+        })
+    }
+}
+
+/// The machine around a run, from [`Hookd::machine`]: noisy neighbours show as steal.
+pub struct Machine {
+    pub steal_pct: f64,
+    pub idle_pct: f64,
+    pub bench_cpu_secs: f64,
+}
+
+/// Clock ticks (USER_HZ) from `/proc/stat`'s `cpu` line and `/proc/self/stat`.
+#[derive(Clone, Copy)]
+struct MachineTimes {
+    /// Every state of every CPU.
+    total: u64,
+    /// Idle and waiting for IO.
+    idle: u64,
+    /// Taken by the hypervisor for other guests.
+    steal: u64,
+    /// This bench process: user + system.
+    bench: u64,
+}
+
+impl MachineTimes {
+    fn now() -> Option<MachineTimes> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        // cpu  user nice system idle iowait irq softirq steal guest guest_nice
+        let cpu: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let after = own.rsplit_once(')')?.1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        Some(MachineTimes {
+            // guest time is already counted in user; leave it out of the total.
+            total: cpu.iter().take(8).sum(),
+            idle: cpu.get(3)? + cpu.get(4)?,
+            steal: *cpu.get(7)?,
+            bench: ticks(11)? + ticks(12)?,
+        })
     }
 }
 

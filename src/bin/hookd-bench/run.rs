@@ -231,4 +231,11 @@ pub fn resource_figures(report: &mut Report, hookd: &Hookd, env: &RunEnv) {
         usage.written as f64 / 1000.0 / events,
     );
     report.add("data_dir_mb", env.disk_bytes() as f64 / 1048576.0);
+    // The machine over hookd's life: figures taken while the hypervisor stole a large
+    // share, or while the CPU sat idle, are not comparable with the others.
+    if let Some(m) = hookd.machine() {
+        report.add("machine_steal_pct", m.steal_pct);
+        report.add("machine_idle_pct", m.idle_pct);
+        report.add("bench_cpu_secs", m.bench_cpu_secs);
+    }
 }
