@@ -207,6 +207,17 @@ impl Store {
     /// Only one process may open a database: a second gets a clear error.
     /// `commit_gap` is the group committer's least pause between syncs (see `commit.rs`).
     pub fn open(dir: &Path, cache_mb: u64, commit_gap: Duration) -> Result<Store, StoreError> {
+        Store::open_timed(dir, cache_mb, commit_gap, commit::LAZY_GAP)
+    }
+
+    /// [`Store::open`] with the committer's wait for syncs nobody waits for set (tests set
+    /// it long, to see which syncs ride on which).
+    fn open_timed(
+        dir: &Path,
+        cache_mb: u64,
+        commit_gap: Duration,
+        lazy_gap: Duration,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let budget = MemoryBudget::from_cache_mb(cache_mb);
@@ -275,7 +286,7 @@ impl Store {
             alerts: ks("alerts", cold)?,
             stats: ks("stats", cold)?,
         };
-        let committer = Committer::start(db.clone(), dir, rotations, commit_gap)?;
+        let committer = Committer::start(db.clone(), dir, rotations, commit_gap, lazy_gap)?;
         let store = Store {
             db,
             t,
@@ -297,7 +308,8 @@ impl Store {
         self.committer.durable().await
     }
 
-    /// Make recent writes durable soon, without waiting (group commit).
+    /// Make recent writes durable soon, without waiting (group commit): within
+    /// `LAZY_GAP` (20 ms) of the previous sync, or with the next sync someone waits for.
     pub fn request_commit(&self) {
         self.committer.request();
     }
@@ -498,6 +510,35 @@ mod tests {
         }
         let store = reopen(dir.path(), 16);
         assert_eq!(store.list_event_types().unwrap().len(), 64 * 20);
+    }
+
+    /// A sync nobody waits for (an attempt record's) waits for more writes, but not for
+    /// long once someone does wait: the waiter's sync covers both.
+    #[test]
+    fn a_waiter_ends_the_wait_of_a_sync_nobody_waits_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let lazy = std::time::Duration::from_secs(600);
+        let store = Store::open_timed(dir.path(), 16, std::time::Duration::ZERO, lazy).unwrap();
+        store.flush_blocking().unwrap();
+        let before = store.commits_made();
+        store.t.event_types.insert(b"a", b"1").unwrap();
+        store.request_commit();
+        store.request_commit();
+        store.t.event_types.insert(b"b", b"2").unwrap();
+        let started = std::time::Instant::now();
+        store.flush_blocking().unwrap();
+        assert!(
+            started.elapsed() < lazy / 2,
+            "the waiter waited out the lazy gap"
+        );
+        assert_eq!(
+            store.commits_made() - before,
+            1,
+            "one sync answers all three"
+        );
+        let (_copy, on_disk) = open_disk_copy(dir.path());
+        assert!(on_disk.t.event_types.get(b"a").unwrap().is_some());
+        assert!(on_disk.t.event_types.get(b"b").unwrap().is_some());
     }
 
     /// The search for scheduled webhooks finds every webhook with an entry, none whose
