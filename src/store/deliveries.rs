@@ -1,7 +1,9 @@
 //! Deliveries, their log queries, and the durable schedule (what is owed an attempt,
 //! keyed by due time).
 
-use super::keys::{self, DELIVERY, EVENT_DELIVERY, SCHEDULE, WEBHOOK_DELIVERY};
+use super::keys::{
+    self, DELIVERY, EVENT_DELIVERIES, LEGACY_EVENT_DELIVERY, SCHEDULE, WEBHOOK_DELIVERY,
+};
 use super::{Store, StoreError};
 use crate::model::{Delivery, DeliveryStatus};
 
@@ -54,7 +56,8 @@ pub(super) fn stage_delivery(
     );
 }
 
-/// Add a new delivery with its webhook-log and event index entries to a batch.
+/// Add a new delivery with its webhook-log index entry to a batch (the event's list of
+/// deliveries is its caller's: one write per event, [`stage_event_delivery_ids`]).
 pub(super) fn stage_new_delivery(
     t: &super::Keyspaces,
     batch: &mut fjall::OwnedWriteBatch,
@@ -66,7 +69,20 @@ pub(super) fn stage_new_delivery(
         keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id),
         [],
     );
-    batch.insert(&t.data, keys::two(EVENT_DELIVERY, &d.event_id, &d.id), []);
+}
+
+/// Write an event's list of deliveries (all of them, in creation order).
+pub(super) fn stage_event_delivery_ids(
+    t: &super::Keyspaces,
+    batch: &mut fjall::OwnedWriteBatch,
+    event_id: &str,
+    ids: &[&str],
+) {
+    batch.insert(
+        &t.data,
+        keys::one(EVENT_DELIVERIES, event_id),
+        super::codec::encode(&ids),
+    );
 }
 
 /// Where the count of changes to stored deliveries stood when a copy of a delivery was
@@ -216,6 +232,21 @@ impl Store {
             stage_new_delivery(&self.t, &mut batch, d);
             stored.push(d.clone());
         }
+        // Each event's list gains its new deliveries (read and written under its lock).
+        let mut events: Vec<&str> = stored.iter().map(|d| d.event_id.as_str()).collect();
+        events.sort_unstable();
+        events.dedup();
+        for event_id in events {
+            let mut ids = self.event_delivery_ids(event_id)?;
+            ids.extend(
+                stored
+                    .iter()
+                    .filter(|d| d.event_id == event_id)
+                    .map(|d| d.id.clone()),
+            );
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            stage_event_delivery_ids(&self.t, &mut batch, event_id, &ids);
+        }
         if !stored.is_empty() {
             self.commit(batch)?;
         }
@@ -261,12 +292,38 @@ impl Store {
     /// Every delivery of an event, oldest first.
     pub fn event_deliveries(&self, event_id: &str) -> Result<Vec<Delivery>, StoreError> {
         let mut out = Vec::new();
-        for item in self.t.data.prefix(keys::prefix(EVENT_DELIVERY, event_id)) {
-            if let Some(d) = self.get_delivery(&keys::second(&item.key()?))? {
+        for id in self.event_delivery_ids(event_id)? {
+            if let Some(d) = self.get_delivery(&id)? {
                 out.push(d);
             }
         }
         Ok(out)
+    }
+
+    /// The ids of an event's deliveries, oldest first: its list, and the per-delivery
+    /// index entries a data dir written by an earlier build may still hold for it (ids
+    /// are time-ordered, so sorting keeps creation order; the scan finds nothing for
+    /// events stored since).
+    pub(super) fn event_delivery_ids(&self, event_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut ids: Vec<String> = match self.t.data.get(keys::one(EVENT_DELIVERIES, event_id))? {
+            Some(v) => super::codec::decode(&v)?,
+            None => Vec::new(),
+        };
+        let listed = ids.len();
+        for item in self
+            .t
+            .data
+            .prefix(keys::prefix(LEGACY_EVENT_DELIVERY, event_id))
+        {
+            let id = keys::second(&item.key()?);
+            if !ids[..listed].contains(&id) {
+                ids.push(id);
+            }
+        }
+        if ids.len() > listed {
+            ids.sort();
+        }
+        Ok(ids)
     }
 
     /// The first open delivery of a webhook with an id greater than `after` (the head of an

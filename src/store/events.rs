@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use super::codec::{decode, encode};
-use super::keys::{self, EVENT, EVENT_DELIVERY, IDEMPOTENCY, TENANT_EVENT, WEBHOOK_DELIVERY};
+use super::keys::{self, EVENT, IDEMPOTENCY, TENANT_EVENT, WEBHOOK_DELIVERY};
 use super::{Store, StoreError};
 use crate::model::{Delivery, Event};
 
@@ -56,7 +56,10 @@ fn stage(
             keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id),
             [],
         );
-        batch.insert(&t.data, keys::two(EVENT_DELIVERY, &d.event_id, &d.id), []);
+    }
+    if !deliveries.is_empty() {
+        let ids: Vec<&str> = deliveries.iter().map(|d| d.id.as_str()).collect();
+        super::deliveries::stage_event_delivery_ids(t, batch, &event.id, &ids);
     }
 }
 
@@ -199,16 +202,16 @@ impl Store {
     }
 
     /// Stage the removal of one event with its deliveries, their schedule entries and
-    /// index entries (blind removes: nothing is read but the event's delivery index).
+    /// index entries (blind removes: nothing is read but the event's delivery list and
+    /// its deliveries).
     pub(super) fn stage_remove_event(
         &self,
         batch: &mut fjall::OwnedWriteBatch,
         tenant_id: &str,
         event_id: &str,
     ) -> Result<(), StoreError> {
-        for item in self.t.data.prefix(keys::prefix(EVENT_DELIVERY, event_id)) {
-            let key = item.key()?;
-            if let Some(d) = self.get_delivery(&keys::second(&key))? {
+        for id in self.event_delivery_ids(event_id)? {
+            if let Some(d) = self.get_delivery(&id)? {
                 if let Some(due) = d.next_attempt_at {
                     batch.remove(&self.t.schedule, keys::schedule(&d.webhook_id, due, &d.id));
                 }
@@ -218,8 +221,12 @@ impl Store {
                 );
                 batch.remove(&self.t.data, keys::one(super::keys::DELIVERY, &d.id));
             }
-            batch.remove(&self.t.data, key);
+            batch.remove(
+                &self.t.data,
+                keys::two(keys::LEGACY_EVENT_DELIVERY, event_id, &id),
+            );
         }
+        batch.remove(&self.t.data, keys::one(keys::EVENT_DELIVERIES, event_id));
         batch.remove(&self.t.data, keys::one(EVENT, event_id));
         batch.remove(&self.t.data, keys::two(TENANT_EVENT, tenant_id, event_id));
         Ok(())

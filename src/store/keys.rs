@@ -10,7 +10,8 @@
 //! | `I` | ten_id / idempotency-key | IdempotencyRecord |
 //! | `D` | dlv_id | Delivery |
 //! | `W` | wh_id / dlv_id | () — a webhook's log in time order |
-//! | `V` | evt_id / dlv_id | () — an event's deliveries |
+//! | `L` | evt_id | `[version] ++ postcard Vec<dlv_id>` — an event's deliveries, in creation order |
+//! | `V` | evt_id / dlv_id | () — an event's deliveries as builds before the `L` list wrote them: read and removed, never written |
 //! | `S` | wh_id / due ms (u64 BE) ++ dlv_id | () — what is owed an attempt, per webhook by due time (in `schedule`) |
 
 pub const EVENT: u8 = b'E';
@@ -18,7 +19,12 @@ pub const TENANT_EVENT: u8 = b'T';
 pub const IDEMPOTENCY: u8 = b'I';
 pub const DELIVERY: u8 = b'D';
 pub const WEBHOOK_DELIVERY: u8 = b'W';
-pub const EVENT_DELIVERY: u8 = b'V';
+/// One key per event listing its deliveries: a fan-out to ten webhooks writes one index
+/// key instead of ten (the ten cost ~7 % of the CPU per fanned-out event).
+pub const EVENT_DELIVERIES: u8 = b'L';
+/// The per-delivery event index of earlier builds; still read and removed (see
+/// `Store::event_delivery_ids`).
+pub const LEGACY_EVENT_DELIVERY: u8 = b'V';
 pub const SCHEDULE: u8 = b'S';
 
 /// `ns ++ a`.

@@ -150,6 +150,67 @@ mod tests {
         );
     }
 
+    /// An event's deliveries are found from its one list key: those stored with it, those
+    /// a replay added, and those an earlier build indexed one key each; purging the event
+    /// removes every one of them and every index key.
+    #[tokio::test]
+    async fn an_events_deliveries_are_listed_and_purged_whoever_indexed_them() {
+        use crate::store::keys;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8, std::time::Duration::ZERO).unwrap();
+        let now = now_ms();
+        let e = event_at(now - 10_000);
+        let first = delivery(&e, DeliveryStatus::Success);
+        let mut second = delivery(&e, DeliveryStatus::Success);
+        second.webhook_id = "wh_2".into();
+        store
+            .ingest(&e, &[first.clone(), second.clone()], None)
+            .await
+            .unwrap();
+        // An earlier build's index entry for a third delivery.
+        let mut legacy = delivery(&e, DeliveryStatus::Success);
+        legacy.webhook_id = "wh_3".into();
+        let mut batch = store.batch().unwrap();
+        super::super::deliveries::stage_delivery(&store.t, &mut batch, &legacy, None);
+        batch.insert(
+            &store.t.data,
+            keys::two(keys::LEGACY_EVENT_DELIVERY, &e.id, &legacy.id),
+            [],
+        );
+        store.commit(batch).unwrap();
+        // A replay adds a fourth, and skips a webhook that already has one.
+        let mut replayed = delivery(&e, DeliveryStatus::Success);
+        replayed.webhook_id = "wh_4".into();
+        let mut again = delivery(&e, DeliveryStatus::Success);
+        again.webhook_id = "wh_2".into();
+        let stored = store.create_deliveries(&[replayed.clone(), again]).unwrap();
+        assert_eq!(stored.len(), 1);
+
+        let ids: Vec<String> = store
+            .event_deliveries(&e.id)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(
+            ids,
+            [&first.id, &second.id, &legacy.id, &replayed.id].map(String::clone)
+        );
+
+        assert_eq!(store.purge_before(now, 1000).await.unwrap().events, 1);
+        for d in [&first, &second, &legacy, &replayed] {
+            assert!(store.get_delivery(&d.id).unwrap().is_none());
+        }
+        let left: Vec<_> = store
+            .t
+            .data
+            .iter()
+            .map(|kv| kv.key().unwrap().to_vec())
+            .filter(|k| k.windows(e.id.len()).any(|w| w == e.id.as_bytes()))
+            .collect();
+        assert!(left.is_empty(), "keys of the event left: {left:?}");
+    }
+
     /// Old finished events are purged while retries of their deliveries are acknowledged,
     /// newest first (towards the sweep, which goes oldest first): every retry that was
     /// acknowledged keeps its delivery, open, with its event.
