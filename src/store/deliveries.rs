@@ -1,6 +1,8 @@
 //! Deliveries, their log queries, and the durable schedule (what is owed an attempt,
 //! keyed by due time).
 
+use std::collections::hash_map::{Entry, HashMap};
+
 use super::keys::{
     self, DELIVERY, EVENT_DELIVERIES, LEGACY_EVENT_DELIVERY, SCHEDULE, WEBHOOK_DELIVERY,
 };
@@ -83,6 +85,15 @@ pub(super) fn stage_event_delivery_ids(
         keys::one(EVENT_DELIVERIES, event_id),
         super::codec::encode(&ids),
     );
+}
+
+/// An event's deliveries while a replay adds to them.
+struct EventList {
+    ids: Vec<String>,
+    /// The webhooks they go to: a webhook gets at most one delivery of an event.
+    webhooks: Vec<String>,
+    /// Deliveries were added: the list is written again.
+    grown: bool,
 }
 
 /// Where the count of changes to stored deliveries stood when a copy of a delivery was
@@ -210,42 +221,29 @@ impl Store {
             super::locks::events_to_change(deliveries.iter().map(|d| d.event_id.as_str()));
         let mut batch = self.batch()?;
         let mut stored: Vec<Delivery> = Vec::new();
+        // Each event as stored now, read once: `None` when it is gone.
+        let mut events: HashMap<&str, Option<EventList>> = HashMap::new();
         for d in deliveries {
-            if self
-                .t
-                .data
-                .get(keys::one(super::keys::EVENT, &d.event_id))?
-                .is_none()
-            {
-                continue;
-            }
-            let taken = stored
-                .iter()
-                .any(|s| s.event_id == d.event_id && s.webhook_id == d.webhook_id)
-                || self
-                    .event_deliveries(&d.event_id)?
-                    .iter()
-                    .any(|e| e.webhook_id == d.webhook_id);
-            if taken {
+            let list = match events.entry(d.event_id.as_str()) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => v.insert(self.event_list(&d.event_id)?),
+            };
+            let Some(list) = list else { continue };
+            if list.webhooks.contains(&d.webhook_id) {
                 continue;
             }
             stage_new_delivery(&self.t, &mut batch, d);
+            list.ids.push(d.id.clone());
+            list.webhooks.push(d.webhook_id.clone());
+            list.grown = true;
             stored.push(d.clone());
         }
         // Each event's list gains its new deliveries (read and written under its lock).
-        let mut events: Vec<&str> = stored.iter().map(|d| d.event_id.as_str()).collect();
-        events.sort_unstable();
-        events.dedup();
-        for event_id in events {
-            let mut ids = self.event_delivery_ids(event_id)?;
-            ids.extend(
-                stored
-                    .iter()
-                    .filter(|d| d.event_id == event_id)
-                    .map(|d| d.id.clone()),
-            );
-            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            stage_event_delivery_ids(&self.t, &mut batch, event_id, &ids);
+        for (event_id, list) in &events {
+            if let Some(list) = list.as_ref().filter(|l| l.grown) {
+                let ids: Vec<&str> = list.ids.iter().map(String::as_str).collect();
+                stage_event_delivery_ids(&self.t, &mut batch, event_id, &ids);
+            }
         }
         if !stored.is_empty() {
             self.commit(batch)?;
@@ -298,6 +296,31 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// An event's deliveries as [`Store::create_deliveries`] extends them; `None` when the
+    /// event is gone.
+    fn event_list(&self, event_id: &str) -> Result<Option<EventList>, StoreError> {
+        if self
+            .t
+            .data
+            .get(keys::one(super::keys::EVENT, event_id))?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let ids = self.event_delivery_ids(event_id)?;
+        let mut webhooks = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Some(d) = self.get_delivery(id)? {
+                webhooks.push(d.webhook_id);
+            }
+        }
+        Ok(Some(EventList {
+            ids,
+            webhooks,
+            grown: false,
+        }))
     }
 
     /// The ids of an event's deliveries, oldest first: its list, and the per-delivery

@@ -50,12 +50,7 @@ fn stage(
         [],
     );
     for d in deliveries {
-        super::deliveries::stage_delivery(t, batch, d, None);
-        batch.insert(
-            &t.data,
-            keys::two(WEBHOOK_DELIVERY, &d.webhook_id, &d.id),
-            [],
-        );
+        super::deliveries::stage_new_delivery(t, batch, d);
     }
     if !deliveries.is_empty() {
         let ids: Vec<&str> = deliveries.iter().map(|d| d.id.as_str()).collect();
