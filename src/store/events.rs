@@ -43,7 +43,7 @@ fn stage(
     event: &Event,
     deliveries: &[Delivery],
 ) {
-    batch.insert(&t.data, keys::one(EVENT, &event.id), encode(event));
+    batch.insert(&t.events, keys::one(EVENT, &event.id), encode(event));
     batch.insert(
         &t.data,
         keys::two(TENANT_EVENT, &event.tenant_id, &event.id),
@@ -154,11 +154,17 @@ impl Store {
 
     /// An event by id, whichever tenant owns it (delivery side).
     pub fn get_event_any(&self, id: &str) -> Result<Option<Event>, StoreError> {
-        self.t
-            .data
-            .get(keys::one(EVENT, id))?
-            .map(|v| decode(&v))
-            .transpose()
+        self.event_bytes(id)?.map(|v| decode(&v)).transpose()
+    }
+
+    /// An event's stored value: in `events`, or in `data` where builds before the
+    /// `events` keyspace stored it.
+    pub(super) fn event_bytes(&self, id: &str) -> Result<Option<fjall::Slice>, StoreError> {
+        let key = keys::one(EVENT, id);
+        match self.t.events.get(&key)? {
+            Some(v) => Ok(Some(v)),
+            None => Ok(self.t.data.get(&key)?),
+        }
     }
 
     /// Up to `limit` ids of a tenant's events created in `[since, until]` and after the id
@@ -222,6 +228,8 @@ impl Store {
             );
         }
         batch.remove(&self.t.data, keys::one(keys::EVENT_DELIVERIES, event_id));
+        batch.remove(&self.t.events, keys::one(EVENT, event_id));
+        // Where builds before the `events` keyspace stored it.
         batch.remove(&self.t.data, keys::one(EVENT, event_id));
         batch.remove(&self.t.data, keys::two(TENANT_EVENT, tenant_id, event_id));
         Ok(())

@@ -1,11 +1,11 @@
-//! Key layout of the hot keyspaces: `data`, where every high-volume record lives, and
-//! `schedule`. One fjall batch (atomic across keyspaces, blind writes: no
+//! Key layout of the hot keyspaces: `data`, where deliveries and their indexes live,
+//! `events` and `schedule`. One fjall batch (atomic across keyspaces, blind writes: no
 //! read-before-write) writes an event with all its deliveries, or an attempt with its
 //! schedule move. Each key starts with a one-byte namespace; `/` below is a 0x00 byte.
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `E` | evt_id | Event |
+//! | `E` | evt_id | Event (in `events`; builds before it stored events in `data`) |
 //! | `T` | ten_id / evt_id | () — a tenant's events in time order |
 //! | `I` | ten_id / idempotency-key | IdempotencyRecord |
 //! | `D` | dlv_id | Delivery |

@@ -94,8 +94,15 @@ struct Keyspaces {
     webhook_urls: Keyspace,
     /// name → EventType
     event_types: Keyspace,
-    /// events, deliveries, their indexes, idempotency keys: see `keys.rs`
+    /// deliveries, their indexes, idempotency keys (and the events an earlier build stored
+    /// here): see `keys.rs`
     data: Keyspace,
+    /// `E ++ evt_id` → Event: the payloads, written once and removed by retention. Apart
+    /// from `data` because their keys only grow: a table flushed here overlaps no older
+    /// one, so compaction moves it down whole instead of rewriting it with everything it
+    /// overlaps. In `data` each flushed table spans every key family (deliveries, one
+    /// index range per webhook) and merging it rewrote the events around them too.
+    events: Keyspace,
     /// `S ++ due ms ++ dlv_id` → wh_id: what is owed an attempt, by due time
     schedule: Keyspace,
     /// `src_id` → Source
@@ -174,6 +181,8 @@ struct MemoryBudget {
     cache_bytes: u64,
     /// The most the `data` keyspace's memtable holds before it is sealed and flushed.
     data_memtable_bytes: u64,
+    /// The same for `events` (written once: a larger memtable saves nothing).
+    events_memtable_bytes: u64,
     /// The same for `schedule` (small entries, removed again within seconds).
     schedule_memtable_bytes: u64,
     /// The same for a cold keyspace (tenants, keys, webhooks, catalog, sources).
@@ -181,8 +190,9 @@ struct MemoryBudget {
 }
 
 impl MemoryBudget {
-    /// A quarter of the budget is block cache, a quarter the `data` memtable, a sixteenth the
-    /// schedule's, and the eleven cold keyspaces 512 KiB at most each. While a sealed memtable is
+    /// A quarter of the budget is block cache, three sixteenths the `data` memtable, a
+    /// sixteenth each the events' and the schedule's, and the eleven cold keyspaces 512 KiB
+    /// at most each. While a sealed memtable is
     /// being flushed a second one fills, so the usual peak is cache + 2 × memtables ≈ 0.85 ×
     /// the budget. (fjall lets up to four sealed memtables queue per keyspace before it
     /// stalls writers; that happens only when the disk cannot keep up.)
@@ -195,7 +205,8 @@ impl MemoryBudget {
         let total = cache_mb.max(4) * 1024 * 1024;
         MemoryBudget {
             cache_bytes: total / 4,
-            data_memtable_bytes: total / 4,
+            data_memtable_bytes: total * 3 / 16,
+            events_memtable_bytes: (total / 16).max(256 * 1024),
             schedule_memtable_bytes: (total / 16).max(256 * 1024),
             cold_memtable_bytes: (total / 128).clamp(64 * 1024, 512 * 1024),
         }
@@ -280,6 +291,7 @@ impl Store {
             webhook_urls: ks("webhook_urls", cold)?,
             event_types: ks("event_types", cold)?,
             data: ks("data", budget.data_memtable_bytes)?,
+            events: ks("events", budget.events_memtable_bytes)?,
             schedule: ks("schedule", budget.schedule_memtable_bytes)?,
             sources: ks("sources", cold)?,
             inbound: ks("inbound", cold)?,
@@ -328,7 +340,7 @@ impl Store {
     /// What the storage engine holds right now, for `/metrics`: memtables (active and
     /// sealed), flushes waiting, journals, the block cache, tables in level 0.
     pub fn engine_stats(&self) -> EngineStats {
-        let hot = [&self.t.data, &self.t.schedule];
+        let hot = [&self.t.data, &self.t.events, &self.t.schedule];
         EngineStats {
             write_buffer_bytes: self.db.write_buffer_size(),
             sealed_memtables: hot.iter().map(|k| k.sealed_memtable_count()).sum(),
@@ -742,7 +754,7 @@ mod tests {
         assert_eq!(b.cache_bytes, 16 * 1024 * 1024);
         // Usual peak: one active and one flushing memtable per hot keyspace.
         let usual = b.cache_bytes
-            + 2 * (b.data_memtable_bytes + b.schedule_memtable_bytes)
+            + 2 * (b.data_memtable_bytes + b.events_memtable_bytes + b.schedule_memtable_bytes)
             + 11 * b.cold_memtable_bytes;
         assert!(usual <= 64 * 1024 * 1024, "{usual}");
     }

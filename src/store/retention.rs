@@ -24,20 +24,23 @@ impl Store {
     /// event is kept) or finds the event gone (404, nothing re-created).
     pub async fn purge_before(&self, cutoff_ms: u64, max: usize) -> Result<PurgeStats, StoreError> {
         let mut stats = PurgeStats::default();
-        for item in self.t.data.prefix([EVENT]) {
-            let (key, value) = item.into_inner()?;
-            match super::id_time_ms(&keys::first(&key)) {
-                Some(t) if t < cutoff_ms => {}
-                _ => break,
-            }
-            let event: Event = decode(&value)?;
-            if !self.purge_event_if_final(&event)? {
-                stats.kept_open += 1;
-                continue;
-            }
-            stats.events += 1;
-            if stats.events >= max {
-                break;
+        // Events an earlier build stored in `data` are older than any in `events`.
+        'keyspaces: for events in [&self.t.data, &self.t.events] {
+            for item in events.prefix([EVENT]) {
+                let (key, value) = item.into_inner()?;
+                match super::id_time_ms(&keys::first(&key)) {
+                    Some(t) if t < cutoff_ms => {}
+                    _ => continue 'keyspaces,
+                }
+                let event: Event = decode(&value)?;
+                if !self.purge_event_if_final(&event)? {
+                    stats.kept_open += 1;
+                    continue;
+                }
+                stats.events += 1;
+                if stats.events >= max {
+                    break 'keyspaces;
+                }
             }
         }
         let mut batch = self.batch()?;
@@ -201,14 +204,72 @@ mod tests {
         for d in [&first, &second, &legacy, &replayed] {
             assert!(store.get_delivery(&d.id).unwrap().is_none());
         }
-        let left: Vec<_> = store
-            .t
-            .data
-            .iter()
+        let left: Vec<_> = [&store.t.data, &store.t.events]
+            .into_iter()
+            .flat_map(|ks| ks.iter())
             .map(|kv| kv.key().unwrap().to_vec())
             .filter(|k| k.windows(e.id.len()).any(|w| w == e.id.as_bytes()))
             .collect();
         assert!(left.is_empty(), "keys of the event left: {left:?}");
+    }
+
+    /// New events go to their own keyspace; one that an earlier build stored beside the
+    /// deliveries is still read, replayed to and purged, oldest first with the others.
+    #[tokio::test]
+    async fn events_stored_beside_the_deliveries_by_an_earlier_build_are_read_and_purged() {
+        use crate::store::keys;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8, std::time::Duration::ZERO).unwrap();
+        let now = now_ms();
+        let legacy = event_at(now - 10_000);
+        let current = event_at(now - 9_000);
+        let young = event_at(now);
+        // The earlier build's layout: the event in `data`.
+        let mut batch = store.batch().unwrap();
+        batch.insert(
+            &store.t.data,
+            keys::one(keys::EVENT, &legacy.id),
+            crate::store::codec::encode(&legacy),
+        );
+        let d_legacy = delivery(&legacy, DeliveryStatus::Success);
+        super::super::deliveries::stage_new_delivery(&store.t, &mut batch, &d_legacy);
+        super::super::deliveries::stage_event_delivery_ids(
+            &store.t,
+            &mut batch,
+            &legacy.id,
+            &[&d_legacy.id],
+        );
+        store.commit(batch).unwrap();
+        for e in [&current, &young] {
+            let d = delivery(e, DeliveryStatus::Success);
+            store.ingest(e, &[d], None).await.unwrap();
+        }
+        let in_data = |id: &str| {
+            store
+                .t
+                .data
+                .get(keys::one(keys::EVENT, id))
+                .unwrap()
+                .is_some()
+        };
+        assert!(!in_data(&current.id), "new events are not stored in data");
+        assert_eq!(
+            store.get_event_any(&legacy.id).unwrap(),
+            Some(legacy.clone())
+        );
+
+        // A replay to another webhook finds the earlier build's event.
+        let mut replay = delivery(&legacy, DeliveryStatus::Success);
+        replay.webhook_id = "wh_2".into();
+        assert_eq!(store.create_deliveries(&[replay]).unwrap().len(), 1);
+
+        let stats = store.purge_before(now - 5_000, 1000).await.unwrap();
+        assert_eq!(stats.events, 2);
+        assert!(store.get_event_any(&legacy.id).unwrap().is_none());
+        assert!(!in_data(&legacy.id));
+        assert!(store.get_event_any(&current.id).unwrap().is_none());
+        assert!(store.get_event_any(&young.id).unwrap().is_some());
+        assert!(store.get_delivery(&d_legacy.id).unwrap().is_none());
     }
 
     /// Old finished events are purged while retries of their deliveries are acknowledged,
