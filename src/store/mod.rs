@@ -174,6 +174,18 @@ fn prefix_key(a: &str) -> Vec<u8> {
     join_key(a, "")
 }
 
+/// Tables that queue in level 0 of `data` before they are merged into level 1 (fjall's
+/// default is 4).
+///
+/// Why more: each table flushed from `data` spans every key family in it (deliveries, the
+/// event lists, one log range per webhook), so it overlaps every table of level 1 and a
+/// merge rewrites all of level 1. Merging twice as much at a time rewrites level 1 half as
+/// often: fan-out wrote 21.3 -> 18.4 KB per event (BENCHMARKS.md). The price is reads: a
+/// point read may look at up to 8 level-0 tables' filters instead of 4 (the drain of a
+/// 1,000,000-delivery backlog, which reads every delivery, measured the same). fjall keeps
+/// a keyspace's strategy from its creation: a data dir made by an earlier build keeps 4.
+const DATA_L0_TABLES: u8 = 8;
+
 /// Memory given to each part of fjall out of `storage.cache_mb`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct MemoryBudget {
@@ -260,8 +272,12 @@ impl Store {
         let cold = budget.cold_memtable_bytes;
         let mut rotations = Vec::new();
         let mut ks = |name: &str, memtable: u64| -> Result<Keyspace, fjall::Error> {
+            let l0_tables = if name == "data" { DATA_L0_TABLES } else { 4 };
             let k = db.keyspace(name, || {
                 KeyspaceCreateOptions::default()
+                    .compaction_strategy(Arc::new(
+                        fjall::compaction::Leveled::default().with_l0_threshold(l0_tables),
+                    ))
                     .manual_journal_persist(true)
                     // fjall itself never rotates: the committer does (see `Rotation`).
                     .max_memtable_size(commit::NEVER_BY_FJALL)
