@@ -204,10 +204,10 @@ struct MemoryBudget {
 impl MemoryBudget {
     /// A quarter of the budget is block cache, three sixteenths the `data` memtable, a
     /// sixteenth each the events' and the schedule's, and the eleven cold keyspaces 512 KiB
-    /// at most each. While a sealed memtable is
-    /// being flushed a second one fills, so the usual peak is cache + 2 × memtables ≈ 0.85 ×
-    /// the budget. (fjall lets up to four sealed memtables queue per keyspace before it
-    /// stalls writers; that happens only when the disk cannot keep up.)
+    /// at most each. While a sealed memtable is being flushed a second one fills, so the
+    /// usual peak is cache + 2 × the hot memtables + the cold ones ≈ 0.96 × the budget.
+    /// (fjall lets up to four sealed memtables queue per keyspace before it stalls
+    /// writers; that happens only when the disk cannot keep up.)
     ///
     /// Why memtables this large: most of what hookd writes is short-lived — a delivery is
     /// rewritten by its attempt record and its schedule entry removed within seconds. When
