@@ -301,7 +301,7 @@ impl Store {
     /// An event's deliveries as [`Store::create_deliveries`] extends them; `None` when the
     /// event is gone.
     fn event_list(&self, event_id: &str) -> Result<Option<EventList>, StoreError> {
-        if self.event_bytes(event_id)?.is_none() {
+        if !self.event_exists(event_id)? {
             return Ok(None);
         }
         let ids = self.event_delivery_ids(event_id)?;

@@ -159,12 +159,18 @@ impl Store {
 
     /// An event's stored value: in `events`, or in `data` where builds before the
     /// `events` keyspace stored it.
-    pub(super) fn event_bytes(&self, id: &str) -> Result<Option<fjall::Slice>, StoreError> {
+    fn event_bytes(&self, id: &str) -> Result<Option<fjall::Slice>, StoreError> {
         let key = keys::one(EVENT, id);
         match self.t.events.get(&key)? {
             Some(v) => Ok(Some(v)),
             None => Ok(self.t.data.get(&key)?),
         }
+    }
+
+    /// Whether an event is stored (in either keyspace), without reading its value.
+    pub(super) fn event_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let key = keys::one(EVENT, id);
+        Ok(self.t.events.contains_key(&key)? || self.t.data.contains_key(&key)?)
     }
 
     /// Up to `limit` ids of a tenant's events created in `[since, until]` and after the id
