@@ -59,7 +59,7 @@ pub(crate) struct Prepared {
 /// are read from the store. Either way the record is written against the delivery as
 /// stored then (`update_delivery`), so a copy older than the store changes nothing there.
 pub async fn run(
-    ctx: AttemptContext,
+    ctx: Arc<AttemptContext>,
     webhook: Arc<Webhook>,
     delivery_id: String,
     prepared: Option<Prepared>,
@@ -204,22 +204,33 @@ pub async fn run(
 /// After an attempt task panicked, the delivery is tried again this much later.
 const PANICKED_RETRY_MS: u64 = 10_000;
 
-/// Run `attempt` (an [`run`] future) as a task of its own and return its result; should it
-/// panic, a result that says nothing about the receiver (`skipped`) and asks for another
-/// attempt [`PANICKED_RETRY_MS`] later, so the scheduler's in-flight counts still fall and
-/// the delivery (whose schedule entry was never moved) is not forgotten.
+/// Run `attempt` (an [`run`] future) and return its result; should it panic, a result
+/// that says nothing about the receiver (`skipped`) and asks for another attempt
+/// [`PANICKED_RETRY_MS`] later, so the scheduler's in-flight counts still fall and the
+/// delivery (whose schedule entry was never moved) is not forgotten.
+///
+/// The panic is caught around each poll, in the caller's task: a task of its own for
+/// every attempt, awaited by the task that reports back, cost a second spawn, wake and
+/// join per delivery.
 pub async fn supervised<F>(webhook_id: String, delivery_id: String, attempt: F) -> AttemptDone
 where
-    F: std::future::Future<Output = AttemptDone> + Send + 'static,
+    F: std::future::Future<Output = AttemptDone>,
 {
-    match tokio::spawn(attempt).await {
+    let mut attempt = std::pin::pin!(attempt);
+    let outcome = std::future::poll_fn(|cx| {
+        // Unwind safety: a panicked attempt is dropped, never polled again, and what it
+        // shares (the store, the client) is what a panicking task shared before.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| attempt.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(done)) => std::task::Poll::Ready(Ok(done)),
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    })
+    .await;
+    match outcome {
         Ok(done) => done,
-        Err(e) => {
-            let why = if e.is_panic() {
-                super::failure::panic_message(e.into_panic())
-            } else {
-                "cancelled".to_string()
-            };
+        Err(panic) => {
+            let why = super::failure::panic_message(panic);
             tracing::error!(webhook = %webhook_id, delivery = %delivery_id, reason = %why, "attempt task failed; trying again later");
             AttemptDone {
                 webhook_id,

@@ -80,7 +80,9 @@ enum Timer {
 }
 
 pub(crate) struct Scheduler {
-    ctx: AttemptContext,
+    /// Shared with every attempt task: one reference count per attempt, not a clone of
+    /// each of its parts.
+    ctx: Arc<AttemptContext>,
     rx: mpsc::Receiver<Msg>,
     done_tx: mpsc::UnboundedSender<AttemptDone>,
     done_rx: mpsc::UnboundedReceiver<AttemptDone>,
@@ -115,7 +117,7 @@ impl Scheduler {
     ) -> Scheduler {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Scheduler {
-            ctx,
+            ctx: Arc::new(ctx),
             rx,
             done_tx,
             done_rx,
