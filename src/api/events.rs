@@ -136,7 +136,7 @@ async fn publish_inner(state: &AppState, tenant: &str, parts: &Parts, body: &Byt
         created_at: now,
     };
     let dedup = idem.as_deref().map(Dedup::Idempotency);
-    match state.delivery.publish(&event, dedup).await? {
+    match state.delivery.publish(event, dedup).await? {
         Published::Created {
             event_id,
             deliveries,

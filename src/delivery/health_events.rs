@@ -181,7 +181,7 @@ async fn raise(
     };
     // Published like any event (fan-out, durable, scheduled): its deliveries reach the
     // scheduler as new work.
-    if let Err(e) = publisher.publish(&event, None).await {
+    if let Err(e) = publisher.publish(event, None).await {
         tracing::error!(webhook = %webhook.id, error = %e, event_type = t.event_type(), "cannot store an operational event");
     }
 }

@@ -161,7 +161,7 @@ impl Engine {
     /// record), then scheduled. See [`Publisher::publish`].
     pub async fn publish(
         &self,
-        event: &Event,
+        event: Event,
         dedup: Option<Dedup<'_>>,
     ) -> Result<Published, StoreError> {
         self.inner.publisher.publish(event, dedup).await

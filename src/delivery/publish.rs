@@ -45,23 +45,27 @@ impl Publisher {
 
     /// Publish `event` (its `created_at` is the deliveries' due time). Returns once the
     /// event, its deliveries and the dedup record are durable — a `Duplicate` too.
+    ///
+    /// Takes the event (and keeps the deliveries it builds) rather than borrowing: both go
+    /// on to the scheduler for the first attempts, moved, not copied.
     pub async fn publish(
         &self,
-        event: &Event,
+        event: Event,
         dedup: Option<Dedup<'_>>,
     ) -> Result<Published, StoreError> {
-        let deliveries = fan_out(&self.store, event, event.created_at);
+        let deliveries = fan_out(&self.store, &event, event.created_at);
         // Before the deliveries are stored: whatever changes them later is counted after.
         let mark = self.store.change_mark();
-        match self.store.ingest_dedup(event, &deliveries, dedup).await? {
+        match self.store.ingest_dedup(&event, &deliveries, dedup).await? {
             IngestOutcome::Created => {
                 self.store.stats_created(&deliveries);
-                self.send_hint(&deliveries, Some((event, mark)));
-                crate::ops::metrics::ingested_event();
-                Ok(Published::Created {
+                let created = Published::Created {
                     event_id: event.id.clone(),
                     deliveries: deliveries.len() as u32,
-                })
+                };
+                self.send_fresh(deliveries, event, mark);
+                crate::ops::metrics::ingested_event();
+                Ok(created)
             }
             IngestOutcome::Duplicate {
                 event_id,
@@ -80,34 +84,31 @@ impl Publisher {
     /// hints never take. However many publishes find the channel full, that is one flag and at
     /// most one message until the scheduler has rescanned; nothing is spawned, nothing waits.
     pub fn enqueue_new(&self, deliveries: &[Delivery]) {
-        self.send_hint(deliveries, None);
+        self.send_hint(due_entries(deliveries), None);
     }
 
     /// [`Publisher::enqueue_new`] for deliveries just published: they travel with the
     /// hint (with their event), so their first attempt need not read them back.
-    fn send_hint(&self, deliveries: &[Delivery], published: Option<(&Event, ChangeMark)>) {
-        if deliveries.is_empty() {
+    fn send_fresh(&self, deliveries: Vec<Delivery>, event: Event, mark: ChangeMark) {
+        let entries = due_entries(&deliveries);
+        self.send_hint(
+            entries,
+            Some(Fresh {
+                deliveries,
+                event: Arc::new(event),
+                mark,
+            }),
+        );
+    }
+
+    fn send_hint(&self, entries: Vec<DueEntry>, fresh: Option<Fresh>) {
+        if entries.is_empty() {
             return;
         }
         let Some(tx) = self.tx.upgrade() else {
             // The engine has stopped; the schedule holds the deliveries for the next start.
             return;
         };
-        let entries = deliveries
-            .iter()
-            .filter_map(|d| {
-                Some(DueEntry {
-                    due_ms: d.next_attempt_at?,
-                    delivery_id: d.id.clone(),
-                    webhook_id: d.webhook_id.clone(),
-                })
-            })
-            .collect();
-        let fresh = published.map(|(event, mark)| Fresh {
-            deliveries: deliveries.to_vec(),
-            event: Arc::new(event.clone()),
-            mark,
-        });
         // The last slot is kept for the `Rescan` message.
         let sent = tx.capacity() > 1 && tx.try_send(Msg::New(entries, fresh)).is_ok();
         if !sent && !self.rescan.swap(true, Ordering::AcqRel) {
@@ -115,6 +116,20 @@ impl Publisher {
             let _ = tx.try_send(Msg::Rescan);
         }
     }
+}
+
+/// The schedule entries of `deliveries` (those still due).
+fn due_entries(deliveries: &[Delivery]) -> Vec<DueEntry> {
+    deliveries
+        .iter()
+        .filter_map(|d| {
+            Some(DueEntry {
+                due_ms: d.next_attempt_at?,
+                delivery_id: d.id.clone(),
+                webhook_id: d.webhook_id.clone(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ async fn deliveries_whose_hints_find_the_channel_full_are_still_attempted() {
             let mut ids = Vec::new();
             for _ in 0..25 {
                 let event = testkit::event("ten_1");
-                engine.publish(&event, None).await.unwrap();
+                engine.publish(event.clone(), None).await.unwrap();
                 ids.push(event.id);
             }
             ids
@@ -63,10 +63,7 @@ async fn a_lane_waiting_beyond_the_timer_range_does_not_stop_the_scheduler() {
     wh.breaker.next_probe_at = Some(u64::MAX);
     store.create_webhook(&wh).await.unwrap();
     let engine = Engine::start_with(store.clone(), testkit::config(), 16).unwrap();
-    engine
-        .publish(&testkit::event("ten_1"), None)
-        .await
-        .unwrap();
+    engine.publish(testkit::event("ten_1"), None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(engine.failure(), None);
     engine.shutdown(Duration::from_secs(5)).await;

@@ -227,45 +227,48 @@ async fn process<E: Env + ?Sized>(
         source_id: &source.id,
         id: &prepared.dedup_id,
     };
-    let (status, outcome, event_id, deliveries, reason) =
-        match env.delivery().publish(&prepared.event, Some(dedup)).await {
-            Ok(Published::Created {
-                event_id,
-                deliveries,
-            }) => (
-                StatusCode::ACCEPTED,
-                InboundOutcome::Accepted,
-                event_id,
-                deliveries,
-                format!("published as `{}`", prepared.event.event_type),
+    let (status, outcome, event_id, deliveries, reason) = match env
+        .delivery()
+        .publish(prepared.event.clone(), Some(dedup))
+        .await
+    {
+        Ok(Published::Created {
+            event_id,
+            deliveries,
+        }) => (
+            StatusCode::ACCEPTED,
+            InboundOutcome::Accepted,
+            event_id,
+            deliveries,
+            format!("published as `{}`", prepared.event.event_type),
+        ),
+        Ok(Published::Duplicate {
+            event_id,
+            deliveries,
+        }) => (
+            StatusCode::OK,
+            InboundOutcome::Duplicate,
+            event_id,
+            deliveries,
+            format!(
+                "a repeat of id `{}`: acknowledged, nothing stored",
+                prepared.dedup_id
             ),
-            Ok(Published::Duplicate {
-                event_id,
-                deliveries,
-            }) => (
-                StatusCode::OK,
-                InboundOutcome::Duplicate,
-                event_id,
-                deliveries,
-                format!(
-                    "a repeat of id `{}`: acknowledged, nothing stored",
-                    prepared.dedup_id
-                ),
-            ),
-            Err(e) => {
-                tracing::error!(source = %source.id, error = %e, "cannot store an inbound event");
-                let entry = log.finish(
-                    body,
-                    verified,
-                    InboundOutcome::Failed,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some("storage failed; the sender should retry".into()),
-                    None,
-                );
-                record(env, &entry, false).await;
-                return storage_failed();
-            }
-        };
+        ),
+        Err(e) => {
+            tracing::error!(source = %source.id, error = %e, "cannot store an inbound event");
+            let entry = log.finish(
+                body,
+                verified,
+                InboundOutcome::Failed,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("storage failed; the sender should retry".into()),
+                None,
+            );
+            record(env, &entry, false).await;
+            return storage_failed();
+        }
+    };
     let entry = log.finish(
         body,
         verified,
