@@ -46,9 +46,11 @@ pub struct AttemptContext {
     pub(crate) targets: Arc<super::target::Targets>,
 }
 
-/// A delivery as just published, with its event: what [`run`] would otherwise read.
+/// The event of a delivery just published: what [`run`] would otherwise read. The delivery
+/// itself is rebuilt from it: a publish stores `Delivery::pending(event, webhook,
+/// event.created_at)`, every field of which but the id derives from the event.
+#[derive(Clone)]
 pub(crate) struct Prepared {
-    pub(crate) delivery: Delivery,
     pub(crate) event: Arc<crate::model::Event>,
     /// Taken before the delivery was stored: see `Store::update_delivery_from`.
     pub(crate) mark: ChangeMark,
@@ -74,7 +76,16 @@ pub async fn run(
         next_due: None,
     };
     let (delivery, event, mark) = match prepared {
-        Some(p) => (p.delivery, p.event, p.mark),
+        Some(p) => (
+            Delivery::pending_as(
+                delivery_id.clone(),
+                &p.event,
+                &webhook.id,
+                p.event.created_at,
+            ),
+            p.event,
+            p.mark,
+        ),
         None => {
             let mark = ctx.store.change_mark();
             let delivery = match ctx.store.get_delivery(&delivery_id) {

@@ -46,8 +46,8 @@ impl Publisher {
     /// Publish `event` (its `created_at` is the deliveries' due time). Returns once the
     /// event, its deliveries and the dedup record are durable — a `Duplicate` too.
     ///
-    /// Takes the event (and keeps the deliveries it builds) rather than borrowing: both go
-    /// on to the scheduler for the first attempts, moved, not copied.
+    /// Takes the event rather than borrowing it: it goes on to the scheduler for the first
+    /// attempts, moved, not copied.
     pub async fn publish(
         &self,
         event: Event,
@@ -63,7 +63,7 @@ impl Publisher {
                     event_id: event.id.clone(),
                     deliveries: deliveries.len() as u32,
                 };
-                self.send_fresh(deliveries, event, mark);
+                self.send_fresh(&deliveries, event, mark);
                 crate::ops::metrics::ingested_event();
                 Ok(created)
             }
@@ -89,12 +89,10 @@ impl Publisher {
 
     /// [`Publisher::enqueue_new`] for deliveries just published: they travel with the
     /// hint (with their event), so their first attempt need not read them back.
-    fn send_fresh(&self, deliveries: Vec<Delivery>, event: Event, mark: ChangeMark) {
-        let entries = due_entries(&deliveries);
+    fn send_fresh(&self, deliveries: &[Delivery], event: Event, mark: ChangeMark) {
         self.send_hint(
-            entries,
+            due_entries(deliveries),
             Some(Fresh {
-                deliveries,
                 event: Arc::new(event),
                 mark,
             }),
@@ -136,6 +134,38 @@ fn due_entries(deliveries: &[Delivery]) -> Vec<DueEntry> {
 mod tests {
     use super::*;
     use crate::delivery::testkit;
+
+    /// The first attempt rebuilds a published delivery from the event the hint carries:
+    /// the rebuilt delivery is, field for field, the one the publish stored.
+    #[tokio::test]
+    async fn a_published_delivery_rebuilt_from_its_hint_is_the_stored_one() {
+        let (_dir, store) = testkit::store();
+        for wh in ["wh_1", "wh_2"] {
+            store
+                .create_webhook(&testkit::webhook(wh, "ten_1"))
+                .await
+                .unwrap();
+        }
+        let (tx, mut rx) = mpsc::channel(4);
+        let publisher = Publisher::new(store.clone(), &tx, Arc::new(AtomicBool::new(false)));
+        let mut event = testkit::event("ten_1");
+        event.created_at -= 5_000;
+        publisher.publish(event.clone(), None).await.unwrap();
+        let Ok(Msg::New(entries, Some(fresh))) = rx.try_recv() else {
+            panic!("a hint with the event");
+        };
+        assert_eq!(entries.len(), 2);
+        assert_eq!(*fresh.event, event);
+        for e in entries {
+            let rebuilt = Delivery::pending_as(
+                e.delivery_id.clone(),
+                &fresh.event,
+                &e.webhook_id,
+                fresh.event.created_at,
+            );
+            assert_eq!(Some(rebuilt), store.get_delivery(&e.delivery_id).unwrap());
+        }
+    }
 
     /// However many publishes find the channel full: one `Rescan` message, one flag, and
     /// no task spawned (this runs outside a runtime, where spawning would panic).

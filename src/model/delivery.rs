@@ -109,8 +109,19 @@ pub struct Delivery {
 impl Delivery {
     /// A new delivery of `event` to a webhook, due at `now`.
     pub fn pending(event: &super::Event, webhook_id: &str, now: u64) -> Delivery {
+        Delivery::pending_as(
+            super::new_id(super::IdKind::Delivery),
+            event,
+            webhook_id,
+            now,
+        )
+    }
+
+    /// [`Delivery::pending`] with the id `id`: every other field is derived from the event,
+    /// so a delivery just published can be rebuilt from its event instead of kept or read.
+    pub fn pending_as(id: String, event: &super::Event, webhook_id: &str, now: u64) -> Delivery {
         Delivery {
-            id: super::new_id(super::IdKind::Delivery),
+            id,
             tenant_id: event.tenant_id.clone(),
             webhook_id: webhook_id.to_string(),
             event_id: event.id.clone(),

@@ -249,6 +249,11 @@ impl Scheduler {
         let now = now_ms();
         for e in entries {
             let (due, webhook_id) = (e.due_ms, e.webhook_id.clone());
+            // Keep the event of those now in memory for their first attempt.
+            let keep = fresh
+                .as_ref()
+                .filter(|_| self.fresh.len() < super::FRESH_CAP)
+                .map(|f| (e.delivery_id.clone(), f));
             match self.load(e, now) {
                 Loaded::Yes => {}
                 Loaded::LaneFull => {
@@ -263,23 +268,9 @@ impl Scheduler {
                     }
                 }
             }
-        }
-        // Keep the records of those now in memory for their first attempt.
-        if let Some(fresh) = fresh {
-            for d in fresh.deliveries {
-                if self.fresh.len() >= super::FRESH_CAP {
-                    break;
-                }
-                if self.known.contains(&d.id) && !self.fresh.contains_key(&d.id) {
-                    let id = d.id.clone();
-                    self.fresh.insert(
-                        id,
-                        crate::delivery::attempt::Prepared {
-                            delivery: d,
-                            event: fresh.event.clone(),
-                            mark: fresh.mark,
-                        },
-                    );
+            if let Some((id, f)) = keep {
+                if self.known.contains(&id) && !self.fresh.contains_key(&id) {
+                    self.fresh.insert(id, f.clone());
                 }
             }
         }

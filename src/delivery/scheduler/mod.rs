@@ -52,15 +52,12 @@ const RESCAN_DELAY_MS: u64 = 200;
 /// ([`Fresh`]); beyond, an attempt reads its delivery and event from the store.
 const FRESH_CAP: usize = 4_096;
 
-/// Deliveries just published, with their event, as the publisher stored them: their first
-/// attempt takes them from memory instead of reading them back (two point reads and two
-/// decodes per delivery; with fan-out the event is read once per webhook otherwise).
-pub(crate) struct Fresh {
-    pub(crate) deliveries: Vec<crate::model::Delivery>,
-    pub(crate) event: Arc<crate::model::Event>,
-    /// Taken before they were stored: see `Store::update_delivery_from`.
-    pub(crate) mark: crate::store::ChangeMark,
-}
+/// The event of deliveries just published (each of them `Delivery::pending(event, webhook,
+/// event.created_at)`): their first attempt takes the event from memory and rebuilds the
+/// delivery from it instead of reading both back (two point reads and two decodes per
+/// delivery; with fan-out the event is read once per webhook otherwise). Held per delivery
+/// as one shared reference, not a copy of the delivery.
+pub(crate) type Fresh = attempt::Prepared;
 
 /// Messages to the scheduler.
 pub(crate) enum Msg {
