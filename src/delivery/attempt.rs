@@ -47,8 +47,8 @@ pub struct AttemptContext {
 }
 
 /// The event of a delivery just published: what [`run`] would otherwise read. The delivery
-/// itself is rebuilt from it: a publish stores `Delivery::pending(event, webhook,
-/// event.created_at)`, every field of which but the id derives from the event.
+/// itself is rebuilt from it (`Delivery::published_as`: every field but the id derives from
+/// the event).
 #[derive(Clone)]
 pub(crate) struct Prepared {
     pub(crate) event: Arc<crate::model::Event>,
@@ -77,12 +77,7 @@ pub async fn run(
     };
     let (delivery, event, mark) = match prepared {
         Some(p) => (
-            Delivery::pending_as(
-                delivery_id.clone(),
-                &p.event,
-                &webhook.id,
-                p.event.created_at,
-            ),
+            Delivery::published_as(delivery_id.clone(), &p.event, &webhook.id),
             p.event,
             p.mark,
         ),

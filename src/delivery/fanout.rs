@@ -4,14 +4,20 @@
 use crate::model::{Delivery, Event, WebhookStatus};
 use crate::store::Store;
 
-/// One pending delivery, due at `now`, per enabled webhook of the event's tenant whose
+/// One pending delivery, due at the event's time ([`Delivery::published_as`]), per enabled webhook of the event's tenant whose
 /// subscriptions match the event's type (exact, `prefix.*` or `*`). Failing webhooks are
 /// included: their breaker holds the deliveries, it does not drop them.
-pub fn fan_out(store: &Store, event: &Event, now: u64) -> Vec<Delivery> {
+pub fn fan_out(store: &Store, event: &Event) -> Vec<Delivery> {
     store
         .tenant_webhooks(&event.tenant_id)
         .iter()
         .filter(|w| w.status != WebhookStatus::Disabled && w.subscribes_to(&event.event_type))
-        .map(|w| Delivery::pending(event, &w.id, now))
+        .map(|w| {
+            Delivery::published_as(
+                crate::model::new_id(crate::model::IdKind::Delivery),
+                event,
+                &w.id,
+            )
+        })
         .collect()
 }

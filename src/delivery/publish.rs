@@ -53,7 +53,7 @@ impl Publisher {
         event: Event,
         dedup: Option<Dedup<'_>>,
     ) -> Result<Published, StoreError> {
-        let deliveries = fan_out(&self.store, &event, event.created_at);
+        let deliveries = fan_out(&self.store, &event);
         // Before the deliveries are stored: whatever changes them later is counted after.
         let mark = self.store.change_mark();
         match self.store.ingest_dedup(&event, &deliveries, dedup).await? {
@@ -157,12 +157,8 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert_eq!(*fresh.event, event);
         for e in entries {
-            let rebuilt = Delivery::pending_as(
-                e.delivery_id.clone(),
-                &fresh.event,
-                &e.webhook_id,
-                fresh.event.created_at,
-            );
+            let rebuilt =
+                Delivery::published_as(e.delivery_id.clone(), &fresh.event, &e.webhook_id);
             assert_eq!(Some(rebuilt), store.get_delivery(&e.delivery_id).unwrap());
         }
     }

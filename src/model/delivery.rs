@@ -117,9 +117,16 @@ impl Delivery {
         )
     }
 
-    /// [`Delivery::pending`] with the id `id`: every other field is derived from the event,
-    /// so a delivery just published can be rebuilt from its event instead of kept or read.
-    pub fn pending_as(id: String, event: &super::Event, webhook_id: &str, now: u64) -> Delivery {
+    /// The delivery a publish stores for `event` and a webhook, with the id `id`: due at
+    /// the event's own time, every field but the id derived from the event. Publish makes
+    /// them with a new id; the first attempt rebuilds one from its event instead of keeping
+    /// or reading it.
+    pub fn published_as(id: String, event: &super::Event, webhook_id: &str) -> Delivery {
+        Delivery::pending_as(id, event, webhook_id, event.created_at)
+    }
+
+    /// [`Delivery::pending`] with the id `id`.
+    fn pending_as(id: String, event: &super::Event, webhook_id: &str, now: u64) -> Delivery {
         Delivery {
             id,
             tenant_id: event.tenant_id.clone(),

@@ -52,11 +52,11 @@ const RESCAN_DELAY_MS: u64 = 200;
 /// ([`Fresh`]); beyond, an attempt reads its delivery and event from the store.
 const FRESH_CAP: usize = 4_096;
 
-/// The event of deliveries just published (each of them `Delivery::pending(event, webhook,
-/// event.created_at)`): their first attempt takes the event from memory and rebuilds the
-/// delivery from it instead of reading both back (two point reads and two decodes per
-/// delivery; with fan-out the event is read once per webhook otherwise). Held per delivery
-/// as one shared reference, not a copy of the delivery.
+/// The event of deliveries just published (each of them `Delivery::published_as`): their
+/// first attempt takes the event from memory and rebuilds the delivery from it instead of
+/// reading both back (two point reads and two decodes per delivery; with fan-out the event
+/// is read once per webhook otherwise). Held per delivery as one shared reference, not a
+/// copy of the delivery.
 pub(crate) type Fresh = attempt::Prepared;
 
 /// Messages to the scheduler.
